@@ -1,0 +1,115 @@
+#pragma once
+/// Field descriptions. Every case and output type lists its fields once:
+///
+///   template <class V> void fields(V& v) { v("num_seqs", num_seqs); v("q", q); ... }
+///
+/// (one non-const member template; const access goes through const_cast in the helpers below). Field
+/// types are int64_t, double, an enum with EnumNames<E>, or Tensor. HDF5 I/O (oracle/h5io.h), the
+/// canonical case string, equality and the JSON summary are all derived from that one list.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace lockstep {
+
+/// Specialise with `static constexpr std::array<const char*, N> names` in enum order (values 0..N-1).
+template <class E>
+struct EnumNames;
+
+template <>
+struct EnumNames<DType> {
+  static constexpr std::array<const char*, 6> names{"f32", "bf16", "f16", "i32", "i64", "bool"};
+};
+
+template <class E>
+concept NamedEnum = std::is_enum_v<E> && requires { EnumNames<E>::names; };
+
+template <NamedEnum E>
+const char* enum_name(E e) {
+  auto i = static_cast<size_t>(e);
+  return i < EnumNames<E>::names.size() ? EnumNames<E>::names[i] : "?";
+}
+
+template <NamedEnum E>
+E parse_enum(std::string_view s, const std::string& field) {
+  const auto& names = EnumNames<E>::names;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (s == names[i]) return static_cast<E>(i);
+  }
+  std::string expected;
+  for (size_t i = 0; i < names.size(); ++i) expected += (i ? ", " : "") + std::string(names[i]);
+  throw Error(field, std::string(s), "unknown value (expected one of: " + expected + ")");
+}
+
+/// Calls `fn(name, field&)` for each field of `obj`.
+template <class Obj, class Fn>
+void for_each_field(Obj& obj, Fn&& fn) {
+  obj.fields(fn);
+}
+template <class Obj, class Fn>
+void for_each_field(const Obj& obj, Fn&& fn) {
+  const_cast<Obj&>(obj).fields(fn);
+}
+
+/// Canonical one-line form: `op(name=value,...)`; scalars verbatim, 1-D integer tensors of up to 16
+/// elements by value, other tensors as dtype[shape]. Empty tensors are left out.
+template <class Obj>
+std::string canonical_string(std::string_view op, const Obj& obj) {
+  std::string out = std::string(op) + "(";
+  bool first = true;
+  auto add = [&](std::string_view name, const std::string& val) {
+    out += (first ? "" : ",") + std::string(name) + "=" + val;
+    first = false;
+  };
+  for_each_field(obj, [&](const char* name, auto& f) {
+    using F = std::decay_t<decltype(f)>;
+    if constexpr (std::is_same_v<F, Tensor>) {
+      if (f.empty()) return;
+      if (f.rank() == 1 && f.numel() <= 16 && !is_floating(f.dtype())) {
+        std::string vals;
+        for (int64_t i = 0; i < f.numel(); ++i) vals += (i ? "," : "") + std::to_string(f.get_int(i));
+        add(name, "[" + vals + "]");
+      } else {
+        add(name, f.describe());
+      }
+    } else if constexpr (std::is_enum_v<F>) {
+      add(name, enum_name(f));
+    } else if constexpr (std::is_same_v<F, double>) {
+      add(name, fmt::format("{:g}", f));
+    } else {
+      add(name, fmt::format("{}", f));
+    }
+  });
+  return out + ")";
+}
+
+/// Field-by-field bitwise equality; returns the first differing field name, or "" when equal.
+template <class Obj>
+std::string first_difference(const Obj& a, const Obj& b) {
+  std::string diff;
+  auto& bb = const_cast<Obj&>(b);
+  std::vector<const void*> other;
+  for_each_field(bb, [&](const char*, auto& f) { other.push_back(&f); });
+  size_t i = 0;
+  for_each_field(a, [&](const char* name, auto& f) {
+    using F = std::decay_t<decltype(f)>;
+    const F& g = *static_cast<const F*>(other[i++]);
+    bool same;
+    if constexpr (std::is_same_v<F, double>) {
+      same = std::memcmp(&f, &g, sizeof f) == 0;
+    } else {
+      same = f == g;
+    }
+    if (!same && diff.empty()) diff = name;
+  });
+  return diff;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,142 @@
+#include "device/attention/ragged_paged_attention.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "device/attention/ragged_paged_attention_launch.h"
+
+namespace lockstep::device {
+namespace {
+
+constexpr int kOobCapacity = 4096;
+
+template <class T>
+void run_cpu(const RpaParams<T>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes) {
+  const int32_t G = attn.num_q_heads / attn.num_kv_heads;
+  std::vector<unsigned char> smem(static_cast<size_t>(rpa_smem_bytes(attn.block_q, G, attn.block_kv, attn.head_dim)));
+  const BlockCtx ctx{0, 1};
+  const int64_t blocks = int64_t{attn.num_blocks} * attn.num_kv_heads;
+  for (int64_t b = 0; b < blocks; ++b) rpa_block(attn, ctx, b, smem.data());
+  for (int64_t e = 0; e < sizes.cache_items; ++e) rpa_cache_update_item(cache, e);
+}
+
+template <class T>
+RpaDeviceResult run(const RpaCase& c, const DeviceOptions& opt) {
+  const RpaBlockedMetadata meta = rpa_blocked_metadata(c);
+  RpaDeviceResult result;
+  result.outputs.out = Tensor(c.dtype, {c.num_tokens(), c.num_q_heads, c.head_dim});
+  result.outputs.kv_cache = c.kv_cache;
+  std::vector<OobRead> oob(kOobCapacity);
+  int oob_count = 0;
+  const PagedKv kv{c.page_indices.data<int32_t>(), static_cast<int32_t>(c.kv_cache.dim(0)),
+                   static_cast<int32_t>(c.page_size), OobLog{oob.data(), kOobCapacity, &oob_count}};
+
+  RpaParams<T> a{};
+  a.q = c.q.data<T>();
+  a.k = c.k.data<T>();
+  a.v = c.v.data<T>();
+  a.kv_cache = c.kv_cache.data<T>();
+  a.out = result.outputs.out.data<T>();
+  a.kv_lens = c.kv_lens.data<int32_t>();
+  a.cu_q_lens = c.cu_q_lens.data<int32_t>();
+  a.cu_kv_lens = c.cu_kv_lens.data<int32_t>();
+  a.custom_mask = c.mode == MaskMode::dense ? c.custom_mask.data<int32_t>() : nullptr;
+  a.mask_offsets = c.mode == MaskMode::dense ? meta.mask_offsets.data() : nullptr;
+  a.prefix_end = c.mode == MaskMode::segment ? c.prefix_end.data<int32_t>() : nullptr;
+  a.seg_starts_blocked = c.mode == MaskMode::segment ? meta.seg_starts_blocked.data() : nullptr;
+  a.block_seq = meta.block_seq.data();
+  a.block_idx = meta.block_idx.data();
+  a.num_blocks = static_cast<int32_t>(meta.num_blocks());
+  a.num_q_heads = static_cast<int32_t>(c.num_q_heads);
+  a.num_kv_heads = static_cast<int32_t>(c.num_kv_heads);
+  a.head_dim = static_cast<int32_t>(c.head_dim);
+  a.block_q = static_cast<int32_t>(c.block_q);
+  a.block_kv = static_cast<int32_t>(c.block_kv_pages * c.page_size);
+  a.mode = static_cast<int32_t>(c.mode);
+  a.sm_scale = static_cast<float>(c.sm_scale);
+  a.soft_cap = static_cast<float>(c.soft_cap);
+  a.sliding_window = static_cast<int32_t>(c.sliding_window);
+  a.fault = opt.fault;
+  a.kv = kv;
+
+  const int32_t n_new = c.num_seqs > 0 ? static_cast<int32_t>(c.cu_q_lens.get_int(c.num_seqs)) : 0;
+  RpaCacheParams<T> u{c.k.data<T>(), c.v.data<T>(), result.outputs.kv_cache.data<T>(), a.kv_lens, a.cu_q_lens,
+                      a.cu_kv_lens, static_cast<int32_t>(c.num_seqs), n_new, a.num_kv_heads, a.head_dim, kv};
+
+  RpaSizes sizes{c.q.numel(),
+                 c.k.numel(),
+                 c.kv_cache.numel(),
+                 c.padded_seqs(),
+                 a.custom_mask ? c.custom_mask.numel() : 0,
+                 static_cast<int64_t>(meta.seg_starts_blocked.size()),
+                 c.page_indices.numel(),
+                 kOobCapacity,
+                 int64_t{n_new} * a.num_kv_heads * a.head_dim};
+
+  if (opt.backend == Backend::cuda) {
+    require_backend(opt.backend);
+    const std::string err = rpa_run_cuda(a, u, sizes);
+    if (!err.empty()) throw Error("backend", "cuda", err);
+  } else {
+    run_cpu(a, u, sizes);
+  }
+
+  std::map<std::pair<int32_t, int32_t>, OobRead> unique;
+  for (int i = 0; i < std::min(oob_count, kOobCapacity); ++i) {
+    auto [it, inserted] = unique.try_emplace({oob[i].seq, oob[i].slot}, oob[i]);
+    if (!inserted) it->second.token = std::min(it->second.token, oob[i].token);
+  }
+  for (auto& [key, rec] : unique) result.oob.push_back(rec);
+  result.oob_dropped = std::max(0, oob_count - kOobCapacity);
+  return result;
+}
+
+}  // namespace
+
+int64_t RpaBlockedMetadata::segment_bytes(int64_t padded_seqs) const {
+  return static_cast<int64_t>(seg_starts_blocked.size() + block_seq.size() + block_idx.size() + padded_seqs) * 4;
+}
+
+RpaBlockedMetadata rpa_blocked_metadata(const RpaCase& c) {
+  RpaBlockedMetadata meta;
+  const int64_t bq = c.block_q;
+  int64_t mask_offset = 0;
+  for (int64_t i = 0; i < c.num_seqs; ++i) {
+    const int64_t q_len = c.q_len(i), q0 = c.cu_q_lens.get_int(i);
+    for (int64_t b = 0; b * bq < q_len; ++b) {
+      meta.block_seq.push_back(static_cast<int32_t>(i));
+      meta.block_idx.push_back(static_cast<int32_t>(b));
+      if (c.mode == MaskMode::segment) {
+        for (int64_t j = 0; j < bq; ++j) {
+          const int64_t row = b * bq + j;
+          meta.seg_starts_blocked.push_back(row < q_len ? static_cast<int32_t>(c.row_seg_starts.get_int(q0 + row)) : 0);
+        }
+      }
+    }
+    if (c.mode == MaskMode::dense) {
+      meta.mask_offsets.push_back(mask_offset);
+      mask_offset += int64_t{c.q_len(i)} * c.kv_len(i);
+    }
+  }
+  return meta;
+}
+
+RpaDeviceResult ragged_paged_attention(const RpaCase& c, const DeviceOptions& options) {
+  validate(c);
+  switch (c.dtype) {
+    case DType::f32: return run<float>(c, options);
+    case DType::bf16: return run<bf16>(c, options);
+    case DType::f16: return run<f16>(c, options);
+    default: throw Error("case.dtype", dtype_name(c.dtype), "unsupported by the device kernel");
+  }
+}
+
+#if !LOCKSTEP_HAVE_CUDA
+template <class T>
+std::string rpa_run_cuda(const RpaParams<T>&, const RpaCacheParams<T>&, const RpaSizes&) {
+  return "built without CUDA";
+}
+#endif
+
+}  // namespace lockstep::device

@@ -1,0 +1,230 @@
+#pragma once
+/// Single-source body of the ragged paged attention kernel (compiled by nvcc and by the host compiler).
+///
+/// Grid: one block per (query block, kv head); a query block is `block_q` consecutive rows of ONE
+/// sequence (the blocked metadata maps block -> (sequence, block index in sequence)). Each block walks
+/// the sequence's keys in KV tiles of `block_kv` positions (block_kv_pages pages) with the FlashAttention-2
+/// online softmax. Storage type T (float / bf16 / f16); scores, softmax state and accumulators in fp32.
+/// Masked scores are -inf; a row that saw no allowed key writes zeros.
+///
+/// Shared memory (floats unless noted), R = block_q * G rows:
+///   rows i64 (block_kv) | Ks, Vs (block_kv, D) | Qs (R, D) | S (R, block_kv) | m, l (R) | acc (R, D) | seg i32 (block_q)
+#include <cmath>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "device/attention/mask.h"
+#include "device/core/portability.h"
+
+namespace lockstep::device {
+
+enum RpaFault : int {
+  kRpaFaultNone = 0,
+  kRpaFaultSegmentBlockOffByOne = 1,  ///< row segment starts read from the neighbouring query block
+  kRpaFaultSegmentMaskOrForAnd = 2,   ///< segment allow = (rs <= p) OR (p <= q_pos)
+  kRpaFaultReadPastKvLen = 3,         ///< page-table entries walked up to the sequence's capacity
+};
+
+template <class T>
+struct RpaParams {
+  const T* q;          // (T, Hq, D)
+  const T* k;          // (T, Hkv, D)
+  const T* v;          // (T, Hkv, D)
+  const T* kv_cache;   // (P, page, 2*Hkv, D)
+  T* out;              // (T, Hq, D)
+  const int32_t* kv_lens;     // (S)
+  const int32_t* cu_q_lens;   // (S+1)
+  const int32_t* cu_kv_lens;  // (S+1)
+  const int32_t* custom_mask; // (sum q*kv) or null
+  const int64_t* mask_offsets;  // (S) start of sequence i's (q_len, kv_len) mask, or null
+  const int32_t* prefix_end;    // (S) or null
+  const int32_t* seg_starts_blocked;  // (num_blocks, block_q) or null
+  const int32_t* block_seq;   // (num_blocks)
+  const int32_t* block_idx;   // (num_blocks) query block index inside its sequence
+  int32_t num_blocks;
+  int32_t num_q_heads, num_kv_heads, head_dim;
+  int32_t block_q, block_kv;
+  int32_t mode;  // MaskMode
+  float sm_scale, soft_cap;
+  int32_t sliding_window;
+  int32_t fault;
+  PagedKv kv;
+};
+
+/// Shared-memory bytes one block needs.
+LS_HD inline int64_t rpa_smem_bytes(int32_t block_q, int32_t G, int32_t block_kv, int32_t D) {
+  const int64_t R = int64_t{block_q} * G;
+  const int64_t floats = 2 * int64_t{block_kv} * D + R * D + R * block_kv + 2 * R + R * D;
+  return floats * 4 + int64_t{block_kv} * 8 + int64_t{block_q} * 4;
+}
+
+template <class T>
+LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t block_id, unsigned char* smem) {
+  const int32_t D = P.head_dim, Hq = P.num_q_heads, Hkv = P.num_kv_heads, G = Hq / Hkv;
+  const int32_t BQ = P.block_q, BKV = P.block_kv;
+  const int32_t qb = static_cast<int32_t>(block_id / Hkv), g = static_cast<int32_t>(block_id % Hkv);
+  const int32_t seq = P.block_seq[qb], bidx = P.block_idx[qb];
+  const int32_t q0 = P.cu_q_lens[seq], q_len = P.cu_q_lens[seq + 1] - q0;
+  const int32_t kv_len = P.kv_lens[seq], prefix = kv_len - q_len;
+  const int32_t row0 = bidx * BQ;
+  const int32_t ntok = q_len - row0 < BQ ? q_len - row0 : BQ;
+  const int32_t R = ntok * G;
+  const int32_t first_slot = P.cu_kv_lens[seq] / P.kv.page_size;
+
+  int64_t* rows = reinterpret_cast<int64_t*>(smem);  // (BKV)
+  float* Ks = reinterpret_cast<float*>(rows + BKV);  // (BKV, D)
+  float* Vs = Ks + BKV * D;                          // (BKV, D)
+  float* Qs = Vs + BKV * D;                          // (BQ*G, D)
+  float* S = Qs + BQ * G * D;                        // (BQ*G, BKV)
+  float* m = S + BQ * G * BKV;                       // (BQ*G)
+  float* l = m + BQ * G;                             // (BQ*G)
+  float* acc = l + BQ * G;                           // (BQ*G, D)
+  int32_t* seg = reinterpret_cast<int32_t*>(acc + BQ * G * D);  // (BQ)
+
+  LS_FOR_THREADS(ctx, e, int64_t{R} * D) {
+    const int32_t r = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
+    const int32_t t = q0 + row0 + r / G, h = g * G + r % G;
+    Qs[e] = load_f32(P.q[(int64_t{t} * Hq + h) * D + d]);
+    acc[e] = 0.f;
+  }
+  LS_FOR_THREADS(ctx, r, R) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+  }
+  if (P.mode == kMaskSegment) {
+    int32_t src = qb;
+    if (P.fault == kRpaFaultSegmentBlockOffByOne) src = qb + 1 < P.num_blocks ? qb + 1 : qb - 1 >= 0 ? qb - 1 : qb;
+    LS_FOR_THREADS(ctx, j, ntok) { seg[j] = P.seg_starts_blocked[int64_t{src} * BQ + j]; }
+  }
+  ctx.sync();
+
+  // Key range this block needs: from the sliding-window start of its first row to its last row's
+  // position (causal and segment) or kv_len (dense masks may allow any key).
+  int32_t lo = 0;
+  if (P.sliding_window > 0) {
+    lo = prefix + row0 - P.sliding_window + 1;
+    if (lo < 0) lo = 0;
+  }
+  int32_t hi = P.mode == kMaskDense ? kv_len : prefix + row0 + ntok;
+  int32_t walk_hi = hi;  // positions whose page-table entries are walked
+  if (P.fault == kRpaFaultReadPastKvLen) walk_hi = P.cu_kv_lens[seq + 1] - P.cu_kv_lens[seq];
+  const int32_t pe = P.mode == kMaskSegment ? P.prefix_end[seq] : 0;
+  const int32_t* mask_rows = P.mode == kMaskDense ? P.custom_mask + P.mask_offsets[seq] : nullptr;
+
+  for (int32_t base = lo / BKV * BKV; base < walk_hi; base += BKV) {
+    LS_FOR_THREADS(ctx, j, BKV) {
+      const int32_t p = base + static_cast<int32_t>(j);
+      int64_t row = -1;
+      if (p < prefix && p < walk_hi) row = P.kv.row(seq, first_slot, p);
+      else if (p >= kv_len && p < walk_hi) P.kv.row(seq, first_slot, p);  // fault only: walked, never used
+      else if (p >= prefix && p < kv_len) row = -2;                       // new token: from k/v
+      rows[j] = row;
+    }
+    ctx.sync();
+    LS_FOR_THREADS(ctx, e, int64_t{BKV} * D) {
+      const int32_t j = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
+      const int64_t row = rows[j];
+      float kx = 0.f, vx = 0.f;
+      if (row >= 0) {
+        kx = load_f32(P.kv_cache[(row * 2 * Hkv + 2 * g) * D + d]);
+        vx = load_f32(P.kv_cache[(row * 2 * Hkv + 2 * g + 1) * D + d]);
+      } else if (row == -2) {
+        const int64_t t = q0 + (base + j - prefix);
+        kx = load_f32(P.k[(t * Hkv + g) * D + d]);
+        vx = load_f32(P.v[(t * Hkv + g) * D + d]);
+      }
+      Ks[e] = kx;
+      Vs[e] = vx;
+    }
+    ctx.sync();
+    LS_FOR_THREADS(ctx, r, R) {
+      const int32_t jr = static_cast<int32_t>(r) / G;
+      const int32_t q_pos = prefix + row0 + jr;
+      const int32_t rs = P.mode == kMaskSegment ? seg[jr] : 0;
+      const int32_t* mrow = mask_rows ? mask_rows + int64_t{row0 + jr} * kv_len : nullptr;
+      float* s_row = S + r * BKV;
+      float tile_max = -INFINITY;
+      for (int32_t j = 0; j < BKV; ++j) {
+        const int32_t p = base + j;
+        float s = -INFINITY;
+        if (p < kv_len && p < hi &&
+            rpa_allowed(P.mode, p, q_pos, pe, rs, mrow, P.sliding_window,
+                        P.fault == kRpaFaultSegmentMaskOrForAnd)) {
+          float dot = 0.f;
+          const float* qr = Qs + r * D;
+          const float* kr = Ks + j * D;
+          for (int32_t d = 0; d < D; ++d) dot += qr[d] * kr[d];
+          s = dot * P.sm_scale;
+          if (P.soft_cap > 0.f) s = P.soft_cap * tanhf(s / P.soft_cap);
+        }
+        s_row[j] = s;
+        tile_max = s > tile_max ? s : tile_max;
+      }
+      const float m_new = m[r] > tile_max ? m[r] : tile_max;
+      if (m_new == -INFINITY) continue;  // nothing allowed yet
+      const float alpha = expf(m[r] - m_new);  // 0 when m[r] = -inf
+      float* a = acc + r * D;
+      float l_new = l[r] * alpha;
+      for (int32_t d = 0; d < D; ++d) a[d] *= alpha;
+      for (int32_t j = 0; j < BKV; ++j) {
+        if (s_row[j] == -INFINITY) continue;
+        const float pj = expf(s_row[j] - m_new);
+        l_new += pj;
+        const float* vr = Vs + j * D;
+        for (int32_t d = 0; d < D; ++d) a[d] += pj * vr[d];
+      }
+      l[r] = l_new;
+      m[r] = m_new;
+    }
+    ctx.sync();
+  }
+
+  LS_FOR_THREADS(ctx, e, int64_t{R} * D) {
+    const int32_t r = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
+    const int32_t t = q0 + row0 + r / G, h = g * G + r % G;
+    const float val = l[r] > 0.f ? acc[e] / l[r] : 0.f;
+    P.out[(int64_t{t} * Hq + h) * D + d] = store_as<T>(val);
+  }
+}
+
+/// Writes the new tokens' K/V into the cache copy `cache_out` at their positions. One work item per
+/// (token, kv head, dim) of the first `num_tokens` rows; `num_seqs` sequences.
+template <class T>
+struct RpaCacheParams {
+  const T* k;
+  const T* v;
+  T* cache_out;
+  const int32_t* kv_lens;
+  const int32_t* cu_q_lens;
+  const int32_t* cu_kv_lens;
+  int32_t num_seqs, num_tokens, num_kv_heads, head_dim;
+  PagedKv kv;
+};
+
+template <class T>
+LS_HD inline void rpa_cache_update_item(const RpaCacheParams<T>& P, int64_t e) {
+  const int32_t D = P.head_dim, Hkv = P.num_kv_heads;
+  const int32_t d = static_cast<int32_t>(e % D), g = static_cast<int32_t>((e / D) % Hkv);
+  const int32_t t = static_cast<int32_t>(e / (int64_t{D} * Hkv));
+  int32_t lo = 0, hi = P.num_seqs;  // find seq with cu_q_lens[seq] <= t < cu_q_lens[seq+1]
+  while (hi - lo > 1) {
+    const int32_t mid = (lo + hi) / 2;
+    if (P.cu_q_lens[mid] <= t) lo = mid; else hi = mid;
+  }
+  const int32_t seq = lo;
+  const int32_t q_len = P.cu_q_lens[seq + 1] - P.cu_q_lens[seq];
+  const int32_t pos = P.kv_lens[seq] - q_len + (t - P.cu_q_lens[seq]);
+  const int32_t first_slot = P.cu_kv_lens[seq] / P.kv.page_size;
+  int64_t row;
+  if (g == 0 && d == 0) {
+    row = P.kv.row(seq, first_slot, pos);  // records a bad page once per token
+  } else {
+    const int32_t page = P.kv.page_indices[first_slot + pos / P.kv.page_size];
+    row = page < 0 || page >= P.kv.num_pages ? -1 : int64_t{page} * P.kv.page_size + pos % P.kv.page_size;
+  }
+  if (row < 0) return;
+  P.cache_out[(row * 2 * Hkv + 2 * g) * D + d] = P.k[(int64_t{t} * Hkv + g) * D + d];
+  P.cache_out[(row * 2 * Hkv + 2 * g + 1) * D + d] = P.v[(int64_t{t} * Hkv + g) * D + d];
+}
+
+}  // namespace lockstep::device

@@ -1,0 +1,101 @@
+/// Registry entry of ragged_paged_attention: reference (reference/attention), device kernel
+/// (device/attention), generator (fuzz/attention) and the comparison rule.
+#include <algorithm>
+
+#include "core/error.h"
+#include "device/attention/ragged_paged_attention.h"
+#include "device/core/faults.h"
+#include "fuzz/attention/ragged_paged_attention.h"
+#include "oracle/op.h"
+#include "reference/attention/ragged_paged_attention.h"
+
+namespace lockstep::oracle {
+namespace {
+
+constexpr const char* kName = "ragged_paged_attention";
+
+class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
+ public:
+  std::string name() const override { return kName; }
+  std::string summary() const override {
+    return "ragged paged attention (GQA, paged KV, cached prefix, causal/dense/segment masks, window, soft cap)";
+  }
+  rc::Gen<RpaCase> typed_generator() const override { return fuzz::gen_rpa_case(); }
+
+  Record run_one_typed(const RpaCase& c, const std::string& which, const RunOptions& options) const override {
+    if (which == "reference") return to_record(reference::ragged_paged_attention(c).outputs);
+    if (which == "device") {
+      device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+      return to_record(device::ragged_paged_attention(c, dopt).outputs);
+    }
+    throw Error("--backend", which, "must be reference or device");
+  }
+
+  LockstepResult run_typed(const RpaCase& c, const RunOptions& options) const override {
+    LockstepResult res;
+    Report& rep = res.report;
+    rep.op = kName;
+    rep.case_string = canonical_string(kName, c);
+    rep.backend = enum_name(options.backend);
+    rep.fault = options.fault;
+    const device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+    device::require_backend(options.backend);
+
+    reference::RpaResult ref;
+    device::RpaDeviceResult dev;
+    try {
+      ref = reference::ragged_paged_attention(c);
+    } catch (const Error& e) {
+      rep.error = std::string("invalid case: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    const RpaCase before = c;
+    try {
+      dev = device::ragged_paged_attention(c, dopt);
+    } catch (const Error& e) {
+      rep.error = std::string("device: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    res.reference_outputs = to_record(ref.outputs);
+    res.device_outputs = to_record(dev.outputs);
+
+    // 1. inputs unmodified
+    const std::string changed = first_difference(before, c);
+    if (!changed.empty()) {
+      rep.inputs_modified = true;
+      rep.modified_field = changed;
+      rep.fail("device run modified input " + changed);
+    }
+    // 2-3. outputs
+    int64_t max_kv = 1;
+    for (int64_t i = 0; i < c.num_seqs; ++i) max_kv = std::max<int64_t>(max_kv, c.kv_len(i));
+    rep.outputs.push_back(compare_tensor("out", ref.outputs.out, dev.outputs.out, tolerance_for(c.dtype, max_kv)));
+    rep.outputs.push_back(compare_tensor("kv_cache", ref.outputs.kv_cache, dev.outputs.kv_cache, Tolerance{}));
+    for (const TensorDiff& d : rep.outputs)
+      if (!d.passed) rep.fail(d.name + ": " + d.failure);
+    // OOB page reads: every one is a failure (a crash or silent garbage in production).
+    rep.device_oob = dev.oob;
+    rep.reference_oob = ref.oob;
+    rep.oob_dropped = dev.oob_dropped;
+    if (!dev.oob.empty()) {
+      rep.fail(fmt::format("device read {} out-of-range page index slot(s), first: seq {} page_indices[{}] = {}",
+                           dev.oob.size(), dev.oob[0].seq, dev.oob[0].slot, dev.oob[0].page));
+    }
+    if (!ref.oob.empty() && dev.oob.empty()) {
+      rep.fail(fmt::format("case has {} out-of-range page index slot(s) inside the read window, the device "
+                           "reported none",
+                           ref.oob.size()));
+    }
+    int64_t tokens = c.num_seqs > 0 ? c.cu_q_lens.get_int(c.num_seqs) : 0;
+    rep.stats.emplace_back("tokens", static_cast<double>(tokens));
+    return res;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_ragged_paged_attention_op() { return std::make_unique<RaggedPagedAttentionOp>(); }
+
+}  // namespace lockstep::oracle

@@ -1,0 +1,92 @@
+#pragma once
+/// The op registry: one entry per op with its name, case type, generator, reference, device and
+/// comparison rule. The CLI, the fuzz driver, replay and the tests see ops only through this interface.
+#include <any>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rapidcheck.h>
+
+#include "core/record.h"
+#include "device/core/backend.h"
+#include "oracle/report.h"
+
+namespace lockstep::oracle {
+
+struct RunOptions {
+  Backend backend = Backend::cpu;
+  std::string fault;  ///< fault name ("" = none)
+};
+
+struct LockstepResult {
+  Report report;
+  Record reference_outputs;  ///< empty when the reference threw
+  Record device_outputs;     ///< empty when the device threw
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual std::string name() const = 0;
+  virtual std::string summary() const = 0;
+  /// Generator of type-erased cases (std::any holding the op's case type).
+  virtual rc::Gen<std::any> generator() const = 0;
+  virtual std::any case_from_record(const Record& r, const std::string& path) const = 0;
+  virtual Record case_to_record(const std::any& c) const = 0;
+  virtual std::string case_string(const std::any& c) const = 0;
+  /// Throws Error naming the field when the case is not a valid input of the op.
+  virtual void validate(const std::any& c) const = 0;
+  /// Runs reference and device on the case and compares; never throws for bad cases (the error is
+  /// reported), only for bad options (unknown fault, unavailable backend).
+  virtual LockstepResult run(const std::any& c, const RunOptions& options) const = 0;
+  /// Runs one backend alone ("reference" or "device") and returns its outputs; throws Error on bad input.
+  virtual Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const = 0;
+};
+
+namespace detail {
+/// Calls the case type's `validate(const Case&)` (found by argument-dependent lookup).
+template <class Case>
+void validate_case(const Case& c) {
+  validate(c);
+}
+}  // namespace detail
+
+/// Field-described ops: Case and Outputs list their fields once (core/fields.h).
+template <class Case>
+class TypedOp : public Op {
+ public:
+  virtual rc::Gen<Case> typed_generator() const = 0;
+  virtual LockstepResult run_typed(const Case& c, const RunOptions& options) const = 0;
+  virtual Record run_one_typed(const Case& c, const std::string& which, const RunOptions& options) const = 0;
+
+  rc::Gen<std::any> generator() const override {
+    return rc::gen::map(typed_generator(), [](Case c) { return std::any(std::move(c)); });
+  }
+  std::any case_from_record(const Record& r, const std::string& path) const override {
+    Case c;
+    from_record(r, c, path);
+    return c;
+  }
+  Record case_to_record(const std::any& c) const override { return to_record(std::any_cast<const Case&>(c)); }
+  std::string case_string(const std::any& c) const override {
+    return canonical_string(name(), std::any_cast<const Case&>(c));
+  }
+  void validate(const std::any& c) const override { detail::validate_case(std::any_cast<const Case&>(c)); }
+  LockstepResult run(const std::any& c, const RunOptions& options) const override {
+    return run_typed(std::any_cast<const Case&>(c), options);
+  }
+  Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const override {
+    return run_one_typed(std::any_cast<const Case&>(c), which, options);
+  }
+};
+
+/// All registered ops, in listing order.
+const std::vector<std::unique_ptr<Op>>& registry();
+/// The op called `name`; throws Error naming `--op` with the known names otherwise.
+const Op& find_op(const std::string& name);
+
+/// Op factories (one per op file).
+std::unique_ptr<Op> make_ragged_paged_attention_op();
+
+}  // namespace lockstep::oracle
