@@ -6,6 +6,7 @@ namespace lockstep {
 namespace {
 
 constexpr int64_t kMaxElements = int64_t{1} << 31;  // per tensor; cases are test inputs, not models
+constexpr int64_t kMaxKvLen = int64_t{1} << 20;     // the reference holds (kv_len, D) doubles per head
 
 void check_tensor(const Tensor& t, const std::string& name, DType dt, const Shape& shape) {
   require(t.dtype() == dt, "case." + name, t.describe(), fmt::format("dtype must be {}", dtype_name(dt)));
@@ -63,6 +64,8 @@ void validate(const RpaCase& c) {
     require(q1 >= q0, fmt::format("case.cu_q_lens[{}]", i + 1), q1, fmt::format("decreases (previous {})", q0));
     require(q1 <= T, fmt::format("case.cu_q_lens[{}]", i + 1), q1, fmt::format("exceeds the token count {}", T));
     require(kv >= 0, fmt::format("case.kv_lens[{}]", i), kv, "negative length");
+    require(kv <= kMaxKvLen, fmt::format("case.kv_lens[{}]", i), kv,
+            fmt::format("exceeds lockstep's limit of {} keys per sequence", kMaxKvLen));
     require(kv >= q1 - q0, fmt::format("case.kv_lens[{}]", i), kv,
             fmt::format("shorter than q_len {} (cached prefix would be negative)", q1 - q0));
     const int64_t c0 = c.cu_kv_lens.get_int(i), c1 = c.cu_kv_lens.get_int(i + 1);

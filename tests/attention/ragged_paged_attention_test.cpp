@@ -122,6 +122,11 @@ TEST(RpaValidation, ErrorsNameTheFieldAndValue) {
   }
   {
     RpaCase c = good;
+    c.kv_lens.span<int32_t>()[0] = 1 << 30;  // impossible length: rejected before anything is allocated
+    expect_invalid(c, "case.kv_lens[0] = 1073741824: exceeds lockstep's limit");
+  }
+  {
+    RpaCase c = good;
     c.num_kv_heads = 3;
     expect_invalid(c, "case.num_q_heads = 2: must be a multiple of num_kv_heads = 3");
   }
