@@ -10,6 +10,7 @@ const std::vector<std::unique_ptr<Op>>& registry() {
     v.push_back(make_ragged_paged_attention_op());
     v.push_back(make_kv_trace_op());
     v.push_back(make_pool_sizing_op());
+    v.push_back(make_page_table_op());
     return v;
   }();
   return ops;

@@ -24,6 +24,8 @@ const std::vector<FaultInfo>& all_faults() {
        "seed 004 PR #5 (reverted): SWA state not swapped, page indices clamped into range: no OOB, wrong pages read"},
       {"decode_partial_alloc_leak", "kv_trace", kKvTraceFaultDecodePartialAllocLeak,
        "seed 004 / spec 4.2: full decode allocation kept when the SWA allocation fails"},
+      {"stale_trailing_entries_read", "page_table", kKvFaultStaleTrailingEntriesRead,
+       "seed 004 root cause on a page-table dump: the read walk covers every column, not ceil(L/page)"},
       {"moe_ratio_for_dense_model", "pool_sizing", kPoolSizingFaultMoeRatioForDenseModel,
        "seed 004 Patch 2: swa_full_tokens_ratio 0.15 applied to dense Gemma-4 models too"},
   };

@@ -21,4 +21,10 @@ struct KvTableResult {
 KvTableResult build_page_tables(const reference::kvcache::PageTableInput& in, const reference::kvcache::ReadWindow& w,
                                 Backend backend, int fault, int32_t table_offset = 0);
 
+/// The read walk alone over given tables (a serving-side dump): `tables` is not rebuilt, only read.
+/// `q_lens` may be empty (1 each). Only kKvFaultStaleTrailingEntriesRead changes what is read.
+KvTableResult walk_page_tables(const reference::kvcache::PageTables& tables, const std::vector<int32_t>& cache_seqlens,
+                               const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w,
+                               Backend backend, int fault);
+
 }  // namespace lockstep::device

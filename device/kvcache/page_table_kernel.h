@@ -6,9 +6,10 @@
 ///   tok = req_to_token[req_pool_indices[b] * max_context + j * page_size]
 ///   page_table[b, j] = tok / page_size; swa_page_table[b, j] = mapping[tok] / page_size
 ///   (mapping index -1 -> the last entry, -1; any index outside [-1, mapping_len - 1) -> -1)
+/// Phase 1 is skipped when req_to_token is null (tables given, e.g. a serving-side dump).
 /// Phase 2 (block-stride over the row's READ columns, full then SWA): every entry goes through the
 /// checked accessor `table_page`, which records an OobRead for a page outside [1, num_pages]
-/// (0 = reserved/unallocated/evicted) and never dereferences it. Integer only, exact.
+/// (0 = reserved/unallocated/evicted; num_pages 0 = no upper bound) and never dereferences it. Integer only, exact.
 #include <cstdint>
 
 #include "device/core/portability.h"
@@ -47,7 +48,7 @@ LS_HD inline int32_t kv_floor_div(int64_t a, int64_t b) {
 LS_HD inline int32_t kv_table_page(const KvTableParams& P, const int32_t* table, int32_t num_pages, int32_t row,
                                    int32_t col, int32_t slot_offset) {
   const int32_t page = table[int64_t{row} * P.cols + col];
-  if (page < 1 || page > num_pages) {
+  if (page < 1 || (num_pages > 0 && page > num_pages)) {
     P.oob.record(row, col * P.page_size, slot_offset + row * P.cols + col, page, num_pages);
     return -1;
   }
@@ -56,9 +57,10 @@ LS_HD inline int32_t kv_table_page(const KvTableParams& P, const int32_t* table,
 
 LS_HD inline void kv_table_block(const KvTableParams& P, const BlockCtx& ctx, int64_t row) {
   const int32_t b = static_cast<int32_t>(row);
-  const int64_t base = int64_t{P.req_pool_indices[b]} * P.max_context;
   const bool swapped = P.fault != kKvFaultSwaStateNotSwapped && P.fault != kKvFaultClampPageIndex;
-  LS_FOR_THREADS(ctx, j, P.cols) {
+  const int64_t build_cols = P.req_to_token ? P.cols : 0;
+  const int64_t base = P.req_to_token ? int64_t{P.req_pool_indices[b]} * P.max_context : 0;
+  LS_FOR_THREADS(ctx, j, build_cols) {
     const int64_t tok = P.req_to_token[base + j * P.page_size];
     P.page_table[int64_t{b} * P.cols + j] = kv_floor_div(tok, P.page_size);
     if (!P.swa_page_table) continue;

@@ -57,7 +57,7 @@ std::vector<TableEntry> table_entries(const std::vector<int32_t>& page_table, co
       const auto [first, end] = read_columns(kind, L, q, w);
       for (int64_t j = 0; j < cols; ++j) {
         const int32_t v = table[b * cols + j];
-        if (v >= 1 && v <= num_pages) continue;
+        if (v >= 1 && (num_pages <= 0 || v <= num_pages)) continue;
         TableEntry e;
         e.table = kind;
         e.row = static_cast<int32_t>(b);

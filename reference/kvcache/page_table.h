@@ -61,8 +61,8 @@ struct TableEntry {
 struct ReadWindow {
   int64_t page_size = 1;
   int64_t window = 0;       ///< W keys for SWA tables (0 = whole sequence)
-  int64_t full_pages = 0;   ///< valid full pages 1..full_pages
-  int64_t swa_pages = 0;    ///< valid SWA pages 1..swa_pages
+  int64_t full_pages = 0;   ///< valid full pages 1..full_pages (0 = unknown: no upper bound)
+  int64_t swa_pages = 0;    ///< valid SWA pages 1..swa_pages (0 = unknown: no upper bound)
 };
 
 /// Columns [first, end) of row (L, q) a kernel reads in table `kind`.

@@ -1,4 +1,4 @@
-// Every named fault of the kvcache family (kv_trace, pool_sizing) is detected by a fuzz campaign within
+// Every named fault of the kvcache family (kv_trace, pool_sizing, page_table) is detected by a fuzz campaign within
 // 1,000 cases, shrunk, dumped, and the dump replays to the same report. Without a fault the same
 // campaigns pass.
 #include <filesystem>
@@ -30,7 +30,7 @@ class KvcacheFault : public ::testing::TestWithParam<FaultParam> {};
 }  // namespace
 
 TEST(KvcacheFaults, CampaignsWithoutFaultPass) {
-  for (const char* name : {"kv_trace", "pool_sizing"}) {
+  for (const char* name : {"kv_trace", "pool_sizing", "page_table"}) {
     CampaignOptions o;
     o.cases = 1000;
     o.seed = 7;
@@ -86,8 +86,8 @@ TEST(KvcacheFaults, ClampHidesTheOobButTheDivergenceIsFlagged) {
 INSTANTIATE_TEST_SUITE_P(AllFaults, KvcacheFault, ::testing::ValuesIn([] {
                            std::vector<FaultParam> v;
                            for (const auto& f : device::all_faults())
-                             if (std::string(f.op) == "kv_trace" || std::string(f.op) == "pool_sizing")
+                             if (std::string(f.op) == "kv_trace" || std::string(f.op) == "pool_sizing" || std::string(f.op) == "page_table")
                                v.push_back({f.op, f.name});
                            return v;
                          }()),
-                         [](const auto& info) { return info.param.fault; });
+                         [](const auto& info) { return info.param.op + "_" + info.param.fault; });
