@@ -8,7 +8,8 @@
 ///     4 evict SWA; `target` picks the live request live_ids[target % live]; a command that cannot
 ///     apply (no live request, pools or slots exhausted, max_context reached) changes nothing.
 /// After every command the batch = every live request with KV (in id order) gets its page tables
-/// built: cache_seqlens = kv_len, q_lens = the last forward's query length, max_seq_len_k = max.
+/// built: cache_seqlens = kv_len, q_lens = the last forward's query length, max_seq_len_k = max; then
+/// attention runs over the batch through each table (full layers: no window; SWA layers: the window).
 #include <cstdint>
 
 #include "core/fields.h"
@@ -49,12 +50,16 @@ struct KvTraceOutputs {
   Tensor swa_page_tables;  ///< i32: every step's swa_page_table, same layout
   Tensor counters;         ///< i64 (N, 2, 6): per step, pools (full, swa) x (total, available,
                            ///< evictable, protected, session_held, uncached)
+  Tensor attention;        ///< f32: per step with a batch, ragged paged attention read through the
+                           ///< full table then through the SWA table (reference/kvcache/paged_attention.h),
+                           ///< each (T, 2, 8) flattened and concatenated
 
   template <class V>
   void fields(V& v) {
     v("page_tables", page_tables);
     v("swa_page_tables", swa_page_tables);
     v("counters", counters);
+    v("attention", attention);
   }
 };
 

@@ -1,6 +1,9 @@
 #include "device/kvcache/kv_trace.h"
 
+#include <algorithm>
+
 #include "core/error.h"
+#include "device/attention/ragged_paged_attention.h"
 #include "device/kvcache/page_table.h"
 #include "reference/kvcache/kv_trace.h"
 
@@ -16,6 +19,7 @@ KvTraceDeviceResult kv_trace(const KvTraceCase& c, Backend backend, int fault) {
   std::vector<int64_t> counters;
   int64_t full_offset = 0;
   std::vector<OobRead> swa_reads;
+  std::vector<float> attention;
   rk::replay_trace(c, options, [&](int64_t i, const rk::KvMemory& m) {
     try {
       m.check_invariant();
@@ -23,7 +27,19 @@ KvTraceDeviceResult kv_trace(const KvTraceCase& c, Backend backend, int fault) {
       r.invariant_failures.push_back("step " + std::to_string(i) + ": " + e.what());
     }
     rk::append_counters(m.counters(), counters);
-    KvTableResult t = build_page_tables(rk::batch_input(m), rk::read_window(m), backend, table_fault);
+    const rk::PageTableInput in = rk::batch_input(m);
+    KvTableResult t = build_page_tables(in, rk::read_window(m), backend, table_fault);
+    // The attention kernel reads the KV cache through the device's tables (checked accessor).
+    for (const RpaCase& a : rk::step_attention_cases(in, t.tables, rk::read_window(m), i)) {
+      const RpaDeviceResult out = ragged_paged_attention(a, DeviceOptions{backend, 0});
+      for (OobRead o : out.oob) {
+        o.seq = static_cast<int32_t>(i);
+        r.attention_oob.push_back(o);
+      }
+      const auto v = out.outputs.out.span<float>();
+      attention.insert(attention.end(), v.begin(), v.end());
+    }
+    for (int32_t L : in.cache_seqlens) r.max_kv_len = std::max<int64_t>(r.max_kv_len, L);
     // Re-base slots into the concatenated outputs: full entries at full_offset, SWA ones after all full.
     const int32_t cells = static_cast<int32_t>(t.tables.batch * t.tables.cols);
     for (OobRead e : t.reads) {
@@ -47,6 +63,7 @@ KvTraceDeviceResult kv_trace(const KvTraceCase& c, Backend backend, int fault) {
   r.outputs.page_tables = Tensor::from<int32_t>({static_cast<int64_t>(full.size())}, full);
   r.outputs.swa_page_tables = Tensor::from<int32_t>({static_cast<int64_t>(swa.size())}, swa);
   r.outputs.counters = Tensor::from<int64_t>({c.num_commands(), 2, 6}, counters);
+  r.outputs.attention = Tensor::from<float>({static_cast<int64_t>(attention.size())}, attention);
   return r;
 }
 

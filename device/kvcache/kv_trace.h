@@ -21,6 +21,8 @@ struct KvTraceDeviceResult {
   std::vector<OobRead> reads;               ///< bad entries the read walk met (slot = flat index into the
                                             ///< concatenated page_tables ++ swa_page_tables of all steps)
   int64_t dropped = 0;
+  std::vector<OobRead> attention_oob;           ///< out-of-range pages the attention kernel met (seq = step)
+  int64_t max_kv_len = 1;                       ///< longest sequence attended (for the tolerance)
   std::vector<std::string> invariant_failures;  ///< "step i: pool memory leak detected! ..."
 };
 

@@ -78,6 +78,9 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
     compare_exact(rep, {{"page_tables", {&ref.outputs.page_tables, &dev.outputs.page_tables}},
                         {"swa_page_tables", {&ref.outputs.swa_page_tables, &dev.outputs.swa_page_tables}},
                         {"counters", {&ref.outputs.counters, &dev.outputs.counters}}});
+    rep.outputs.push_back(compare_tensor("attention", ref.outputs.attention, dev.outputs.attention,
+                                         tolerance_for(DType::f32, dev.max_kv_len)));
+    if (!rep.outputs.back().passed) rep.fail("attention: " + rep.outputs.back().failure);
     for (const std::string& p : ref.problems) rep.fail("reference model: " + p);
     for (const std::string& p : dev.invariant_failures) rep.fail("device side: " + p);
     rep.device_oob = dev.reads;
@@ -87,6 +90,12 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
       rep.fail(fmt::format("device read {} bad page-table entr{} (out of range or unallocated/evicted), first: "
                            "table slot {} = {} (valid 1..{})",
                            dev.reads.size(), dev.reads.size() == 1 ? "y" : "ies", e.slot, e.page, e.bound));
+    }
+    if (!dev.attention_oob.empty()) {
+      const OobRead& e = dev.attention_oob[0];
+      rep.fail(fmt::format("attention kernel read {} out-of-range page(s) through the device tables, first: step {} "
+                           "page_indices[{}] = {} (cache has {} pages)",
+                           dev.attention_oob.size(), e.seq, e.slot, e.page, e.bound));
     }
     rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
     rep.stats.emplace_back("table_entries", static_cast<double>(ref.outputs.page_tables.numel()));

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "reference/attention/ragged_paged_attention.h"
+#include "reference/kvcache/paged_attention.h"
 
 namespace lockstep::reference::kvcache {
 
@@ -53,6 +55,15 @@ ReadWindow read_window(const KvMemory& m) {
                     m.allocator().swa().num_pages()};
 }
 
+std::vector<RpaCase> step_attention_cases(const PageTableInput& in, const PageTables& t, const ReadWindow& w,
+                                          int64_t step) {
+  if (t.batch == 0) return {};
+  const uint64_t seed = static_cast<uint64_t>(step) * 2 + 1;
+  return {paged_attention_case(t.page_table, t.cols, in.cache_seqlens, in.q_lens, in.page_size, 0, w.full_pages, seed),
+          paged_attention_case(t.swa_page_table, t.cols, in.cache_seqlens, in.q_lens, in.page_size, w.window,
+                               w.swa_pages, seed + 1)};
+}
+
 void append_counters(const std::vector<PoolCounters>& pools, std::vector<int64_t>& out) {
   for (const PoolCounters& p : pools)
     out.insert(out.end(), {p.total, p.available, p.evictable, p.protected_, p.session_held, p.uncached});
@@ -72,6 +83,7 @@ KvTraceResult kv_trace(const KvTraceCase& c) {
   KvTraceResult r;
   std::vector<int32_t> full, swa;
   std::vector<int64_t> counters;
+  std::vector<float> attention;
   replay_trace(c, PoolOptions{}, [&](int64_t i, const KvMemory& m) {
     try {
       m.check_invariant();
@@ -85,10 +97,18 @@ KvTraceResult kv_trace(const KvTraceCase& c) {
       r.problems.push_back(fmt::format("step {}: {}", i, describe(e)));
     full.insert(full.end(), t.page_table.begin(), t.page_table.end());
     swa.insert(swa.end(), t.swa_page_table.begin(), t.swa_page_table.end());
+    for (const RpaCase& a : step_attention_cases(in, t, read_window(m), i)) {
+      const reference::RpaResult out = reference::ragged_paged_attention(a);
+      for (const OobRead& o : out.oob)
+        r.problems.push_back(fmt::format("step {}: attention read page_indices[{}] = {}", i, o.slot, o.page));
+      const auto v = out.outputs.out.span<float>();
+      attention.insert(attention.end(), v.begin(), v.end());
+    }
   });
   r.outputs.page_tables = Tensor::from<int32_t>({static_cast<int64_t>(full.size())}, full);
   r.outputs.swa_page_tables = Tensor::from<int32_t>({static_cast<int64_t>(swa.size())}, swa);
   r.outputs.counters = Tensor::from<int64_t>({c.num_commands(), 2, 6}, counters);
+  r.outputs.attention = Tensor::from<float>({static_cast<int64_t>(attention.size())}, attention);
   return r;
 }
 

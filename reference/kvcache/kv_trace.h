@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/attention/ragged_paged_attention.h"
 #include "core/kvcache/kv_trace.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool.h"
@@ -17,6 +18,8 @@ void apply_command(const KvTraceCase& c, int64_t i, KvMemory& m);
 /// The batch of every live request with KV: page-table inputs and the read window of its pools.
 PageTableInput batch_input(const KvMemory& m);
 ReadWindow read_window(const KvMemory& m);
+/// The two attention cases of a step (full table, SWA table); empty when the batch is empty.
+std::vector<RpaCase> step_attention_cases(const PageTableInput& in, const PageTables& t, const ReadWindow& w, int64_t step);
 /// Appends one step's counters (2 pools x 6 terms) to `out`.
 void append_counters(const std::vector<PoolCounters>& pools, std::vector<int64_t>& out);
 

@@ -83,6 +83,33 @@ TEST(KvcacheFaults, ClampHidesTheOobButTheDivergenceIsFlagged) {
   EXPECT_TRUE(diverged) << to_text(rep);
 }
 
+// The seed's PR #5 situation by hand: SWA state not swapped, page indices clamped into the SWA cache.
+// A finished request shifts the SWA free list, so request B's full slots 7..11 differ from its SWA slots
+// 7, 8, 1, 2, 3; the clamp maps 9..11 to the last SWA page: no OOB anywhere, but the attention read
+// through the clamped table diverges from the reference (and without the clamp the kernel reports OOB).
+TEST(KvcacheFaults, ClampedAttentionDivergesWhereTheUnclampedOneReadsOutOfRange) {
+  KvTraceCase c;
+  c.page_size = 1;
+  c.full_size = 16;
+  c.swa_size = 8;
+  c.window = 8;
+  c.req_slots = 2;
+  c.max_context = 16;
+  c.commands = Tensor::from<int32_t>({6, 3}, {0, 0, 0, 1, 0, 6, 3, 0, 0, 0, 0, 0, 1, 0, 5, 2, 0, 1});
+  const Op& op = find_op("kv_trace");
+  EXPECT_TRUE(op.run(std::any(c), RunOptions{}).report.passed);
+  const Report clamp = op.run(std::any(c), RunOptions{Backend::cpu, "clamp_page_index"}).report;
+  EXPECT_FALSE(clamp.passed);
+  EXPECT_TRUE(clamp.device_oob.empty());
+  bool attention_failed = false;
+  for (const std::string& f : clamp.failures) attention_failed |= f.rfind("attention:", 0) == 0;
+  EXPECT_TRUE(attention_failed) << to_text(clamp);
+  const Report unswapped = op.run(std::any(c), RunOptions{Backend::cpu, "swa_state_not_swapped"}).report;
+  bool attention_oob = false;
+  for (const std::string& f : unswapped.failures) attention_oob |= f.rfind("attention kernel read", 0) == 0;
+  EXPECT_TRUE(attention_oob) << to_text(unswapped);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllFaults, KvcacheFault, ::testing::ValuesIn([] {
                            std::vector<FaultParam> v;
                            for (const auto& f : device::all_faults())
