@@ -30,6 +30,7 @@
 ///     with no radix cache/sessions (evictable = protected = session_held = 0) and uncached summed over
 ///     live requests: full ceil_align(kv_len, page) and SWA ceil_align(kv_len, page) - swa_evicted.
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,7 +64,7 @@ class PagedAllocator {
  private:
   int64_t num_pages_;
   int64_t page_size_;
-  std::vector<int64_t> free_;  ///< page ids, taken from the front
+  std::deque<int64_t> free_;  ///< page ids, taken from the front
 };
 
 struct PoolOptions {
