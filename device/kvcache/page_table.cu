@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "device/core/cuda_scratch.h"
 #include "device/kvcache/page_table_launch.h"
 
 namespace lockstep::device {
@@ -13,31 +14,10 @@ __global__ void kv_table_kernel(KvTableParams params) {
   kv_table_block(params, ctx, blockIdx.x);
 }
 
-struct Buffers {
-  std::vector<void*> ptrs;
-  cudaError_t err = cudaSuccess;
-  template <class U>
-  U* upload(const U* host, int64_t n) {
-    if (!host || n <= 0 || err != cudaSuccess) return nullptr;
-    void* d = nullptr;
-    err = cudaMalloc(&d, sizeof(U) * n);
-    if (err == cudaSuccess) ptrs.push_back(d);
-    if (err == cudaSuccess) err = cudaMemcpy(d, host, sizeof(U) * n, cudaMemcpyHostToDevice);
-    return static_cast<U*>(d);
-  }
-  template <class U>
-  void download(U* host, const U* dev, int64_t n) {
-    if (host && dev && n > 0 && err == cudaSuccess) err = cudaMemcpy(host, dev, sizeof(U) * n, cudaMemcpyDeviceToHost);
-  }
-  ~Buffers() {
-    for (void* p : ptrs) cudaFree(p);
-  }
-};
-
 }  // namespace
 
 std::string kv_table_run_cuda(const KvTableParams& host, int64_t req_to_token_len, int64_t oob_capacity) {
-  Buffers s;
+  CudaScratch s;
   KvTableParams a = host;
   const int64_t cells = int64_t{host.batch} * host.cols;
   a.req_to_token = s.upload(host.req_to_token, req_to_token_len);

@@ -7,27 +7,13 @@
 #include "device/kvcache/kv_trace.h"
 #include "device/kvcache/pool_sizing.h"
 #include "fuzz/kvcache/kvcache.h"
+#include "oracle/kvcache/report_util.h"
 #include "oracle/op.h"
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/pool_sizing.h"
 
 namespace lockstep::oracle {
 namespace {
-
-Report start_report(const std::string& name, const std::string& case_string, const RunOptions& options) {
-  Report rep;
-  rep.op = name;
-  rep.case_string = case_string;
-  rep.backend = enum_name(options.backend);
-  rep.fault = options.fault;
-  return rep;
-}
-
-void compare_exact(Report& rep, const std::vector<std::pair<const char*, std::pair<const Tensor*, const Tensor*>>>& outs) {
-  for (const auto& [name, t] : outs) rep.outputs.push_back(compare_tensor(name, *t.first, *t.second, Tolerance{}));
-  for (const TensorDiff& d : rep.outputs)
-    if (!d.passed) rep.fail(d.name + ": " + d.failure);
-}
 
 class KvTraceOp final : public TypedOp<KvTraceCase> {
  public:

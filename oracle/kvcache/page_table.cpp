@@ -8,6 +8,7 @@
 #include "device/core/faults.h"
 #include "device/kvcache/page_table.h"
 #include "fuzz/kvcache/page_table_dump.h"
+#include "oracle/kvcache/report_util.h"
 #include "oracle/op.h"
 #include "reference/kvcache/page_table.h"
 
@@ -89,11 +90,7 @@ class PageTableOp final : public TypedOp<PageTableDumpCase> {
 
   LockstepResult run_typed(const PageTableDumpCase& c, const RunOptions& options) const override {
     LockstepResult res;
-    Report& rep = res.report;
-    rep.op = kName;
-    rep.case_string = canonical_string(kName, c);
-    rep.backend = enum_name(options.backend);
-    rep.fault = options.fault;
+    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
     const int fault = device::fault_id(kName, options.fault);
     device::require_backend(options.backend);
     Inputs in;
@@ -114,8 +111,8 @@ class PageTableOp final : public TypedOp<PageTableDumpCase> {
       if (e.read) rep.fail("bad entry read: " + rk::describe(e));
       rep.notes.push_back(rk::describe(e));
     }
-    rep.outputs.push_back(compare_tensor("read_entries", ref.read_entries, dev.read_entries, Tolerance{}));
-    if (!rep.outputs.back().passed) rep.fail("device read walk differs from the validator: " + rep.outputs.back().failure);
+    compare_exact(rep, {{"read_entries", {&ref.read_entries, &dev.read_entries}}});
+    if (!rep.outputs.back().passed) rep.fail("device read walk differs from the validator");
     rep.stats.emplace_back("bad_entries", static_cast<double>(rep.notes.size()));
     rep.stats.emplace_back("bad_entries_read", static_cast<double>(ref.read_entries.numel() / 5));
     return res;

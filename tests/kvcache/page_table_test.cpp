@@ -135,3 +135,25 @@ TEST(PageTableDevice, CudaRunMatchesCpu) {
     EXPECT_EQ(gpu.reads, cpu.reads);
   }
 }
+
+// Decision 8 + eviction (reference/kvcache/pool.h): with page size 1 eviction frees exactly the keys no
+// query of window W reads any more; a kernel whose window is one key wider (spec §7.1's config vs
+// config - 1 mismatch) reads an evicted slot, which the validator reports.
+TEST(PageTable, EvictionBoundaryIsTightForTheWindow) {
+  KvMemory m(KvConfig{64, 64, 1, 4, 1, 32});
+  const int32_t a = *m.add_request();
+  m.extend(a, 10);
+  for (int i = 0; i < 3; ++i) m.decode(a);
+  m.evict_swa(a);  // kv 13, last q 1: pre_len 12 -> positions [0, 8) freed
+  EXPECT_EQ(m.request(a).swa_evicted, 8);
+  const PageTableInput in = batch_input(m);
+  const PageTables t = build_page_tables(in);
+  ReadWindow w = read_window(m);
+  EXPECT_TRUE(validate_page_tables(t, in.cache_seqlens, in.q_lens, w).empty());  // query 12 reads keys 9..12
+  w.window = 6;  // a kernel window two keys wider reads key 7 of query 12
+  const auto bad = validate_page_tables(t, in.cache_seqlens, in.q_lens, w);
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(describe(bad[0]), "swa_page_table[0, 7] = 0 (unallocated/evicted, inside the read window)");
+  w.window = 5;  // one key wider: key 8 is still live (eviction used pre_len = 12, not 13)
+  EXPECT_TRUE(validate_page_tables(t, in.cache_seqlens, in.q_lens, w).empty());
+}
