@@ -153,6 +153,7 @@ struct ReqState {
 
 /// Request-level bookkeeping: what a scheduler does with the pools. Operations return false (changing
 /// nothing) when the pools or the request slots are exhausted or the request would exceed max_context.
+/// An id that is not live (never added, or finished) is a caller bug: Error naming `request`.
 class KvMemory {
  public:
   explicit KvMemory(const KvConfig& config, PoolOptions options = {});
