@@ -118,7 +118,9 @@ bool is_reserved_root_attr(std::string_view name) {
   return std::find(std::begin(kReservedRootAttrs), std::end(kReservedRootAttrs), name) != std::end(kReservedRootAttrs);
 }
 
-bool is_valid_kind(std::string_view kind) { return kind == "case" || kind == "dump" || kind == "outputs"; }
+bool is_valid_kind(std::string_view kind) {
+  return kind == "case" || kind == "dump" || kind == "outputs" || kind == "page_table_dump";
+}
 
 /// Variable-length UTF-8 string type (what h5py writes for `attrs['x'] = 'str'`).
 Handle vlen_string_type(const std::string& field) {
@@ -189,7 +191,7 @@ void check_record_for_write(const Record& r, const std::string& obj) {
 void check_dump_for_write(const std::string& path, const Dump& d) {
   const std::string f = path + ":";
   require(is_valid_kind(d.kind), f + "/kind", d.kind.empty() ? "\"\"" : d.kind,
-          "kind must be one of: case, dump, outputs");
+          "kind must be one of: case, dump, outputs, page_table_dump");
   require(!d.op.empty(), f + "/op", "\"\"", "op must not be empty");
   check_string_value(d.op, f + "/op");
   std::set<std::string> seen;
@@ -902,7 +904,7 @@ Dump read_root(hid_t root, const std::string& path) {
     }
   });
   require(has_kind, f + "/kind", "", "missing root attribute");
-  require(is_valid_kind(d.kind), f + "/kind", d.kind, "kind must be one of: case, dump, outputs");
+  require(is_valid_kind(d.kind), f + "/kind", d.kind, "kind must be one of: case, dump, outputs, page_table_dump");
   require(has_op && !d.op.empty(), f + "/op", "", "missing or empty root attribute");
 
   bool has_case = false;

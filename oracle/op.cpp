@@ -8,6 +8,9 @@ const std::vector<std::unique_ptr<Op>>& registry() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
     v.push_back(make_ragged_paged_attention_op());
+    v.push_back(make_kv_trace_op());
+    v.push_back(make_pool_sizing_op());
+    v.push_back(make_page_table_op());
     return v;
   }();
   return ops;

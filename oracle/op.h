@@ -88,5 +88,8 @@ const Op& find_op(const std::string& name);
 
 /// Op factories (one per op file).
 std::unique_ptr<Op> make_ragged_paged_attention_op();
+std::unique_ptr<Op> make_kv_trace_op();
+std::unique_ptr<Op> make_pool_sizing_op();
+std::unique_ptr<Op> make_page_table_op();
 
 }  // namespace lockstep::oracle

@@ -21,7 +21,10 @@ void validate_in_file(const Op& op, const std::any& c, const std::string& path) 
 
 ReplayResult replay_file(const std::string& path, std::optional<Backend> backend) {
   const h5::Dump d = h5::read_file(path);
-  require(d.kind == "dump" || d.kind == "case", path + ":/kind", d.kind, "replay needs a file of kind dump or case");
+  require(d.kind == "dump" || d.kind == "case" || d.kind == "page_table_dump", path + ":/kind", d.kind,
+          "replay needs a file of kind dump, case or page_table_dump");
+  require(d.kind != "page_table_dump" || d.op == "page_table", path + ":/op", d.op,
+          "a page_table_dump holds op page_table");
   const Op& op = find_op(d.op);
   const std::any c = op.case_from_record(d.case_fields, path + ":/case");
   validate_in_file(op, c, path);  // a malformed file is an input error, not a lockstep failure

@@ -61,6 +61,7 @@ nlohmann::ordered_json to_json(const Report& r) {
   auto stats = nlohmann::ordered_json::object();
   for (auto& [k, v] : r.stats) stats[k] = v;
   j["stats"] = stats;
+  if (!r.notes.empty()) j["notes"] = r.notes;
   return j;
 }
 
@@ -95,6 +96,7 @@ Report report_from_json(const nlohmann::json& j) {
   r.reference_oob = oob_from(j.at("reference_oob"));
   r.oob_dropped = j.at("oob_dropped");
   for (auto& [k, v] : j.at("stats").items()) r.stats.emplace_back(k, v.get<double>());
+  if (j.contains("notes")) r.notes = j.at("notes").get<std::vector<std::string>>();
   return r;
 }
 
@@ -116,6 +118,7 @@ std::string to_text(const Report& r) {
   for (const OobRead& o : r.device_oob) s += "  device OOB read: " + oob_line(o) + "\n";
   for (const OobRead& o : r.reference_oob) s += "  reference OOB read: " + oob_line(o) + "\n";
   if (r.oob_dropped > 0) s += fmt::format("  ({} more OOB records dropped)\n", r.oob_dropped);
+  for (const std::string& n : r.notes) s += fmt::format("  note: {}\n", n);
   return s;
 }
 

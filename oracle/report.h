@@ -27,6 +27,7 @@ struct Report {
   std::vector<OobRead> reference_oob;
   int64_t oob_dropped = 0;
   std::vector<std::pair<std::string, double>> stats;  ///< op-specific figures (informational)
+  std::vector<std::string> notes;  ///< op-specific findings that are not failures (JSON key only when non-empty)
 
   void fail(std::string why) {
     passed = false;

@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 #include "device/attention/ragged_paged_attention_kernel.h"
+#include "device/kvcache/kv_trace.h"
+#include "device/kvcache/page_table_kernel.h"
+#include "device/kvcache/pool_sizing_kernel.h"
 
 namespace lockstep::device {
 
@@ -13,6 +16,18 @@ const std::vector<FaultInfo>& all_faults() {
        "seed 000/001: segment allow-mask combined with OR instead of AND (rs <= p || p <= q_pos)"},
       {"read_past_kv_len", "ragged_paged_attention", kRpaFaultReadPastKvLen,
        "seed 004: the kernel walks page-table entries past kv_len (stale trailing entries)"},
+      {"stale_trailing_entries_read", "kv_trace", kKvFaultStaleTrailingEntriesRead,
+       "seed 004 root cause: trailing req_to_token entries of short rows (up to max_seq_len_k) translated and read"},
+      {"swa_state_not_swapped", "kv_trace", kKvFaultSwaStateNotSwapped,
+       "seed 004 Patch E: SWA layers read full-pool page indices (backend SWA state not swapped with the pool)"},
+      {"clamp_page_index", "kv_trace", kKvFaultClampPageIndex,
+       "seed 004 PR #5 (reverted): SWA state not swapped, page indices clamped into range: no OOB, wrong pages read"},
+      {"decode_partial_alloc_leak", "kv_trace", kKvTraceFaultDecodePartialAllocLeak,
+       "seed 004 / spec 4.2: full decode allocation kept when the SWA allocation fails"},
+      {"stale_trailing_entries_read", "page_table", kKvFaultStaleTrailingEntriesRead,
+       "seed 004 root cause on a page-table dump: the read walk covers every column, not ceil(L/page)"},
+      {"moe_ratio_for_dense_model", "pool_sizing", kPoolSizingFaultMoeRatioForDenseModel,
+       "seed 004 Patch 2: swa_full_tokens_ratio 0.15 applied to dense Gemma-4 models too"},
   };
   return faults;
 }

@@ -1,0 +1,69 @@
+#pragma once
+/// Case and output types of `kv_trace`: a command sequence replayed through the KV memory model
+/// (reference/kvcache/pool.h) with the page tables of every step built by the reference and the device
+/// kernel (spec: shared/spec/gemma4-kvcache-speculative.md §4).
+///
+///   commands  i32 (N, 3)  rows (kind, target, amount):
+///     kind 0 add request | 1 extend (prefill chunk of `amount` tokens) | 2 decode | 3 finish |
+///     4 evict SWA; `target` picks the live request live_ids[target % live]; a command that cannot
+///     apply (no live request, pools or slots exhausted, max_context reached) changes nothing.
+/// After every command the batch = every live request with KV (in id order) gets its page tables
+/// built: cache_seqlens = kv_len, q_lens = the last forward's query length, max_seq_len_k = max; then
+/// attention runs over the batch through each table (full layers: no window; SWA layers: the window).
+#include <cstdint>
+
+#include "core/fields.h"
+#include "core/tensor.h"
+
+namespace lockstep {
+
+enum class KvCommand : int { add = 0, extend = 1, decode = 2, finish = 3, evict_swa = 4 };
+template <>
+struct EnumNames<KvCommand> {
+  static constexpr std::array<const char*, 5> names{"add", "extend", "decode", "finish", "evict_swa"};
+};
+
+struct KvTraceCase {
+  int64_t page_size = 1;
+  int64_t full_size = 0;    ///< full pool tokens per layer
+  int64_t swa_size = 0;     ///< SWA pool tokens per layer
+  int64_t window = 1;       ///< sliding window in keys
+  int64_t req_slots = 4;
+  int64_t max_context = 64;
+  Tensor commands;          ///< i32 (N, 3)
+
+  template <class V>
+  void fields(V& v) {
+    v("page_size", page_size);
+    v("full_size", full_size);
+    v("swa_size", swa_size);
+    v("window", window);
+    v("req_slots", req_slots);
+    v("max_context", max_context);
+    v("commands", commands);
+  }
+  int64_t num_commands() const { return commands.rank() == 2 ? commands.dim(0) : 0; }
+};
+
+struct KvTraceOutputs {
+  Tensor page_tables;      ///< i32: every step's page_table, flattened and concatenated
+  Tensor swa_page_tables;  ///< i32: every step's swa_page_table, same layout
+  Tensor counters;         ///< i64 (N, 2, 6): per step, pools (full, swa) x (total, available,
+                           ///< evictable, protected, session_held, uncached)
+  Tensor attention;        ///< f32: per step with a batch, ragged paged attention read through the
+                           ///< full table then through the SWA table (reference/kvcache/paged_attention.h),
+                           ///< each (T, 2, 8) flattened and concatenated
+
+  template <class V>
+  void fields(V& v) {
+    v("page_tables", page_tables);
+    v("swa_page_tables", swa_page_tables);
+    v("counters", counters);
+    v("attention", attention);
+  }
+};
+
+/// Throws Error naming the field (e.g. `case.commands[3][0] = 9: unknown command kind`).
+void validate(const KvTraceCase& c);
+
+}  // namespace lockstep

@@ -1,0 +1,41 @@
+#include "core/kvcache/page_table_dump.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace lockstep {
+
+void validate(const PageTableDumpCase& c) {
+  require(c.page_size >= 1, "case.page_size", c.page_size, "must be >= 1");
+  require(c.window >= 0, "case.window", c.window, "must be >= 0 (0 = no window)");
+  require(c.full_pages >= 0, "case.full_pages", c.full_pages, "must be >= 0 (0 = unknown)");
+  require(c.swa_pages >= 0, "case.swa_pages", c.swa_pages, "must be >= 0 (0 = unknown)");
+  require(c.page_table.dtype() == DType::i32 && c.page_table.rank() == 2, "case.page_table",
+          fmt::format("{}{}", dtype_name(c.page_table.dtype()), shape_str(c.page_table.shape())),
+          "must be an i32 (B, cols) tensor");
+  require(c.cols() < (int64_t{1} << 24), "case.page_table", shape_str(c.page_table.shape()), "too many columns");
+  if (!c.swa_page_table.empty() || c.swa_page_table.rank() > 0) {
+    require(c.swa_page_table.dtype() == DType::i32 && c.swa_page_table.shape() == c.page_table.shape(),
+            "case.swa_page_table", shape_str(c.swa_page_table.shape()), "must be i32 with page_table's shape");
+  }
+  require(c.cache_seqlens.dtype() == DType::i32 && c.cache_seqlens.rank() == 1 && c.cache_seqlens.dim(0) == c.rows(),
+          "case.cache_seqlens", shape_str(c.cache_seqlens.shape()), "must be i32 (B) with B = page_table rows");
+  const bool has_q = c.q_lens.rank() > 0;
+  if (has_q) {
+    require(c.q_lens.dtype() == DType::i32 && c.q_lens.rank() == 1 && c.q_lens.dim(0) == c.rows(), "case.q_lens",
+            shape_str(c.q_lens.shape()), "must be i32 (B) with B = page_table rows");
+  }
+  for (int64_t b = 0; b < c.rows(); ++b) {
+    const int64_t L = c.cache_seqlens.get_int(b);
+    require(L >= 0 && L <= c.cols() * c.page_size, fmt::format("case.cache_seqlens[{}]", b), L,
+            fmt::format("must be in [0, cols * page_size = {}]", c.cols() * c.page_size));
+    if (has_q) {
+      const int64_t q = c.q_lens.get_int(b);
+      require(q >= 1 && (L == 0 || q <= L), fmt::format("case.q_lens[{}]", b), q,
+              fmt::format("must be in [1, cache_seqlens = {}]", L));
+    }
+  }
+}
+
+}  // namespace lockstep

@@ -1,0 +1,48 @@
+#pragma once
+/// Case and output types of `pool_sizing`: hybrid SWA/full KV pool sizes from available memory
+/// (spec: shared/spec/gemma4-kvcache-speculative.md §3.1, §3.3; spec README decision 10).
+#include <cstdint>
+
+#include "core/fields.h"
+#include "core/tensor.h"
+
+namespace lockstep {
+
+struct PoolSizingCase {
+  int64_t available_bytes = 0;      ///< KV budget after weights/activations (bytes)
+  int64_t num_full_layers = 0;      ///< full-attention layers (may be 0: all-SWA model)
+  int64_t num_swa_layers = 0;       ///< sliding-window layers (>= 1)
+  int64_t full_bytes_per_token = 0; ///< F = kv_heads * (head_dim + v_head_dim) * element size
+  int64_t swa_bytes_per_token = 0;  ///< S, same for SWA layers
+  int64_t page_size = 1;
+  int64_t num_experts = 0;          ///< model config: > 0 = MoE (selects the default ratio)
+  double ratio = 0;                 ///< --swa-full-tokens-ratio; 0 = model default
+  int64_t sliding_window = 0;       ///< 0 = unknown (no feasibility check)
+
+  template <class V>
+  void fields(V& v) {
+    v("available_bytes", available_bytes);
+    v("num_full_layers", num_full_layers);
+    v("num_swa_layers", num_swa_layers);
+    v("full_bytes_per_token", full_bytes_per_token);
+    v("swa_bytes_per_token", swa_bytes_per_token);
+    v("page_size", page_size);
+    v("num_experts", num_experts);
+    v("ratio", ratio);
+    v("sliding_window", sliding_window);
+  }
+};
+
+struct PoolSizingOutputs {
+  Tensor tokens;  ///< i64 (2): full_tokens_per_layer, swa_tokens_per_layer
+
+  template <class V>
+  void fields(V& v) {
+    v("tokens", tokens);
+  }
+};
+
+/// Throws Error naming the field: negative memory, no SWA layer, non-positive bytes, page < 1, ratio < 0.
+void validate(const PoolSizingCase& c);
+
+}  // namespace lockstep

@@ -1,0 +1,93 @@
+#include "device/kvcache/page_table.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "device/kvcache/page_table_launch.h"
+
+namespace lockstep::device {
+
+namespace {
+
+/// Runs the kernel over `rows` rows on `backend` and collects the read log (sorted by slot: thread order
+/// is unspecified on the GPU).
+void launch(KvTableParams& P, int64_t req_to_token_len, Backend backend, KvTableResult& r) {
+  const int64_t capacity = 4 * std::max<int64_t>(1, int64_t{P.batch} * P.cols) + 16;
+  std::vector<OobRead> log(static_cast<size_t>(capacity));
+  int count = 0;
+  P.oob = OobLog{log.data(), static_cast<int>(capacity), &count};
+  if (backend == Backend::cuda) {
+    require_backend(backend);
+    const std::string err = kv_table_run_cuda(P, req_to_token_len, capacity);
+    if (!err.empty()) throw Error("cuda", err, "page-table kernel failed");
+  } else {
+    for (int64_t b = 0; b < P.batch; ++b) kv_table_block(P, BlockCtx{0, 1}, b);
+  }
+  log.resize(static_cast<size_t>(std::min<int64_t>(count, capacity)));
+  std::sort(log.begin(), log.end(), [](const OobRead& a, const OobRead& b) { return a.slot < b.slot; });
+  r.reads = std::move(log);
+  r.dropped = std::max<int64_t>(0, count - capacity);
+}
+
+KvTableParams params_for(reference::kvcache::PageTables& t, const std::vector<int32_t>& cache_seqlens,
+                         const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w, int fault) {
+  require(static_cast<int64_t>(cache_seqlens.size()) == t.batch, "cache_seqlens", cache_seqlens.size(),
+          "must have one entry per row");
+  require(static_cast<int64_t>(q_lens.size()) == t.batch, "q_lens", q_lens.size(), "must have one entry per row");
+  KvTableParams P{};
+  P.cache_seqlens = cache_seqlens.data();
+  P.q_lens = q_lens.data();
+  P.batch = static_cast<int32_t>(t.batch);
+  P.cols = static_cast<int32_t>(t.cols);
+  P.page_size = static_cast<int32_t>(w.page_size);
+  P.window = static_cast<int32_t>(w.window);
+  P.full_pages = static_cast<int32_t>(w.full_pages);
+  P.swa_pages = static_cast<int32_t>(w.swa_pages);
+  P.fault = fault;
+  P.page_table = t.page_table.data();
+  P.swa_page_table = t.swa_page_table.empty() ? nullptr : t.swa_page_table.data();
+  return P;
+}
+
+std::vector<int32_t> ones_if_empty(const std::vector<int32_t>& q_lens, int64_t batch) {
+  return q_lens.empty() ? std::vector<int32_t>(static_cast<size_t>(batch), 1) : q_lens;
+}
+
+}  // namespace
+
+KvTableResult build_page_tables(const reference::kvcache::PageTableInput& in, const reference::kvcache::ReadWindow& w,
+                                Backend backend, int fault, int32_t table_offset) {
+  // Shape checks are the reference's (one definition of a well-formed input); the kernel fills the tables.
+  KvTableResult r;
+  r.tables = reference::kvcache::build_page_tables(in);
+  std::fill(r.tables.page_table.begin(), r.tables.page_table.end(), 0);
+  std::fill(r.tables.swa_page_table.begin(), r.tables.swa_page_table.end(), 0);
+  const std::vector<int32_t> q_lens = ones_if_empty(in.q_lens, r.tables.batch);
+  KvTableParams P = params_for(r.tables, in.cache_seqlens, q_lens, w, fault);
+  P.req_to_token = in.req_to_token.data();
+  P.req_pool_indices = in.req_pool_indices.data();
+  P.mapping = in.mapping.empty() ? nullptr : in.mapping.data();
+  P.max_context = in.max_context;
+  P.mapping_len = static_cast<int64_t>(in.mapping.size());
+  P.page_size = static_cast<int32_t>(in.page_size);
+  P.table_offset = table_offset;
+  launch(P, static_cast<int64_t>(in.req_to_token.size()), backend, r);
+  return r;
+}
+
+KvTableResult walk_page_tables(const reference::kvcache::PageTables& tables, const std::vector<int32_t>& cache_seqlens,
+                               const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w,
+                               Backend backend, int fault) {
+  KvTableResult r;
+  r.tables = tables;
+  const std::vector<int32_t> q = ones_if_empty(q_lens, tables.batch);
+  KvTableParams P = params_for(r.tables, cache_seqlens, q, w, fault == kKvFaultStaleTrailingEntriesRead ? fault : 0);
+  launch(P, 0, backend, r);
+  return r;
+}
+
+#if !LOCKSTEP_HAVE_CUDA
+std::string kv_table_run_cuda(const KvTableParams&, int64_t, int64_t) { return "built without CUDA"; }
+#endif
+
+}  // namespace lockstep::device

@@ -1,0 +1,17 @@
+#include "device/kvcache/pool_sizing.h"
+
+#include "device/kvcache/pool_sizing_kernel.h"
+
+namespace lockstep::device {
+
+PoolSizingOutputs pool_sizing(const PoolSizingCase& c, int fault) {
+  validate(c);
+  const PoolSizingParams p{c.available_bytes, c.num_full_layers,    c.num_swa_layers, c.full_bytes_per_token,
+                           c.swa_bytes_per_token, c.page_size, c.num_experts, c.ratio, fault};
+  PoolSizingOutputs o;
+  o.tokens = Tensor(DType::i64, {2});
+  pool_sizing_item(p, o.tokens.data<int64_t>());
+  return o;
+}
+
+}  // namespace lockstep::device

@@ -1,0 +1,140 @@
+/// Registry entries of the kvcache family: `kv_trace` (KV memory model + page tables, reference vs device
+/// kernel, leak invariant and read validation after every command) and `pool_sizing`.
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "device/core/faults.h"
+#include "device/kvcache/kv_trace.h"
+#include "device/kvcache/pool_sizing.h"
+#include "fuzz/kvcache/kvcache.h"
+#include "oracle/kvcache/report_util.h"
+#include "oracle/op.h"
+#include "reference/kvcache/kv_trace.h"
+#include "reference/kvcache/pool_sizing.h"
+
+namespace lockstep::oracle {
+namespace {
+
+class KvTraceOp final : public TypedOp<KvTraceCase> {
+ public:
+  static constexpr const char* kName = "kv_trace";
+  std::string name() const override { return kName; }
+  std::string summary() const override {
+    return "KV pools (full + SWA, mapping, eviction) driven by a command trace; page tables built, translated "
+           "and read-checked by the device kernel after every command; leak invariant";
+  }
+  rc::Gen<KvTraceCase> typed_generator() const override { return fuzz::gen_kv_trace_case(); }
+
+  Record run_one_typed(const KvTraceCase& c, const std::string& which, const RunOptions& options) const override {
+    if (which == "reference") return to_record(reference::kvcache::kv_trace(c).outputs);
+    if (which == "device") return to_record(device::kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
+    throw Error("--backend", which, "must be reference or device");
+  }
+
+  LockstepResult run_typed(const KvTraceCase& c, const RunOptions& options) const override {
+    LockstepResult res;
+    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
+    const int fault = device::fault_id(kName, options.fault);
+    device::require_backend(options.backend);
+    reference::kvcache::KvTraceResult ref;
+    device::KvTraceDeviceResult dev;
+    try {
+      ref = reference::kvcache::kv_trace(c);
+    } catch (const Error& e) {
+      rep.error = std::string("invalid case: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    const KvTraceCase before = c;
+    try {
+      dev = device::kv_trace(c, options.backend, fault);
+    } catch (const Error& e) {
+      rep.error = std::string("device: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    res.reference_outputs = to_record(ref.outputs);
+    res.device_outputs = to_record(dev.outputs);
+    const std::string changed = first_difference(before, c);
+    if (!changed.empty()) {
+      rep.inputs_modified = true;
+      rep.modified_field = changed;
+      rep.fail("device run modified input " + changed);
+    }
+    compare_exact(rep, {{"page_tables", {&ref.outputs.page_tables, &dev.outputs.page_tables}},
+                        {"swa_page_tables", {&ref.outputs.swa_page_tables, &dev.outputs.swa_page_tables}},
+                        {"counters", {&ref.outputs.counters, &dev.outputs.counters}}});
+    rep.outputs.push_back(compare_tensor("attention", ref.outputs.attention, dev.outputs.attention,
+                                         tolerance_for(DType::f32, dev.max_kv_len)));
+    if (!rep.outputs.back().passed) rep.fail("attention: " + rep.outputs.back().failure);
+    for (const std::string& p : ref.problems) rep.fail("reference model: " + p);
+    for (const std::string& p : dev.invariant_failures) rep.fail("device side: " + p);
+    rep.device_oob = dev.reads;
+    rep.oob_dropped = dev.dropped;
+    if (!dev.reads.empty()) {
+      const OobRead& e = dev.reads[0];
+      rep.fail(fmt::format("device read {} bad page-table entr{} (out of range or unallocated/evicted), first: "
+                           "table slot {} = {} (valid 1..{})",
+                           dev.reads.size(), dev.reads.size() == 1 ? "y" : "ies", e.slot, e.page, e.bound));
+    }
+    if (!dev.attention_oob.empty()) {
+      const OobRead& e = dev.attention_oob[0];
+      rep.fail(fmt::format("attention kernel read {} out-of-range page(s) through the device tables, first: step {} "
+                           "page_indices[{}] = {} (cache has {} pages)",
+                           dev.attention_oob.size(), e.seq, e.slot, e.page, e.bound));
+    }
+    rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
+    rep.stats.emplace_back("table_entries", static_cast<double>(ref.outputs.page_tables.numel()));
+    return res;
+  }
+};
+
+class PoolSizingOp final : public TypedOp<PoolSizingCase> {
+ public:
+  static constexpr const char* kName = "pool_sizing";
+  std::string name() const override { return kName; }
+  std::string summary() const override {
+    return "hybrid SWA/full KV pool sizes from available memory, layer counts, bytes per token, ratio, page size";
+  }
+  rc::Gen<PoolSizingCase> typed_generator() const override { return fuzz::gen_pool_sizing_case(); }
+
+  static PoolSizingOutputs reference_outputs(const PoolSizingCase& c) {
+    const auto s = reference::kvcache::pool_sizing(c);
+    PoolSizingOutputs o;
+    o.tokens = Tensor::from<int64_t>({2}, {s.full_tokens, s.swa_tokens});
+    return o;
+  }
+
+  Record run_one_typed(const PoolSizingCase& c, const std::string& which, const RunOptions& options) const override {
+    if (which == "reference") return to_record(reference_outputs(c));
+    if (which == "device") return to_record(device::pool_sizing(c, device::fault_id(kName, options.fault)));
+    throw Error("--backend", which, "must be reference or device");
+  }
+
+  LockstepResult run_typed(const PoolSizingCase& c, const RunOptions& options) const override {
+    LockstepResult res;
+    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
+    const int fault = device::fault_id(kName, options.fault);
+    device::require_backend(options.backend);
+    PoolSizingOutputs ref, dev;
+    try {
+      ref = reference_outputs(c);
+      dev = device::pool_sizing(c, fault);
+    } catch (const Error& e) {
+      rep.error = std::string("invalid case: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    res.reference_outputs = to_record(ref);
+    res.device_outputs = to_record(dev);
+    compare_exact(rep, {{"tokens", {&ref.tokens, &dev.tokens}}});
+    return res;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_kv_trace_op() { return std::make_unique<KvTraceOp>(); }
+std::unique_ptr<Op> make_pool_sizing_op() { return std::make_unique<PoolSizingOp>(); }
+
+}  // namespace lockstep::oracle

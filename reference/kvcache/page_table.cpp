@@ -1,0 +1,90 @@
+#include "reference/kvcache/page_table.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace lockstep::reference::kvcache {
+
+int64_t page_table_cols(int64_t max_seq_len_k, int64_t page_size) { return (max_seq_len_k + page_size - 1) / page_size; }
+
+PageTables build_page_tables(const PageTableInput& in) {
+  require(in.page_size >= 1, "page_size", in.page_size, "must be >= 1");
+  require(in.max_context >= 1, "max_context", in.max_context, "must be >= 1");
+  require(in.max_seq_len_k >= 0 && in.max_seq_len_k <= in.max_context, "max_seq_len_k", in.max_seq_len_k,
+          fmt::format("must be in [0, max_context = {}]", in.max_context));
+  const int64_t slots = static_cast<int64_t>(in.req_to_token.size()) / in.max_context;
+  PageTables t;
+  t.batch = static_cast<int64_t>(in.req_pool_indices.size());
+  t.cols = page_table_cols(in.max_seq_len_k, in.page_size);
+  t.page_table.assign(static_cast<size_t>(t.batch * t.cols), 0);
+  if (!in.mapping.empty()) t.swa_page_table.assign(t.page_table.size(), 0);
+  const int64_t map_len = static_cast<int64_t>(in.mapping.size());
+  for (int64_t b = 0; b < t.batch; ++b) {
+    const int64_t slot = in.req_pool_indices[b];
+    require(slot >= 0 && slot < slots, fmt::format("req_pool_indices[{}]", b), slot,
+            fmt::format("outside req_to_token rows [0, {})", slots));
+    for (int64_t j = 0; j < t.cols; ++j) {
+      const int64_t tok = in.req_to_token[slot * in.max_context + j * in.page_size];
+      t.page_table[b * t.cols + j] = static_cast<int32_t>(tok / in.page_size);
+      if (in.mapping.empty()) continue;
+      const int64_t swa = tok >= -1 && tok < map_len - 1 ? in.mapping[tok < 0 ? map_len - 1 : tok] : -1;
+      t.swa_page_table[b * t.cols + j] = static_cast<int32_t>(swa / in.page_size);
+    }
+  }
+  return t;
+}
+
+std::pair<int64_t, int64_t> read_columns(TableKind kind, int64_t L, int64_t q, const ReadWindow& w) {
+  const int64_t end = (std::max<int64_t>(L, 0) + w.page_size - 1) / w.page_size;
+  int64_t first_key = 0;
+  if (kind == TableKind::swa && w.window > 0) first_key = std::max<int64_t>(0, L - q - w.window + 1);
+  return {std::min(first_key / w.page_size, end), end};
+}
+
+std::vector<TableEntry> table_entries(const std::vector<int32_t>& page_table, const std::vector<int32_t>& swa_page_table,
+                                      int64_t cols, const std::vector<int32_t>& cache_seqlens,
+                                      const std::vector<int32_t>& q_lens, const ReadWindow& w) {
+  std::vector<TableEntry> out;
+  auto scan = [&](const std::vector<int32_t>& table, TableKind kind, int64_t num_pages) {
+    if (table.empty() || cols == 0) return;
+    const int64_t rows = static_cast<int64_t>(table.size()) / cols;
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t L = b < static_cast<int64_t>(cache_seqlens.size()) ? cache_seqlens[b] : 0;
+      const int64_t q = b < static_cast<int64_t>(q_lens.size()) ? q_lens[b] : 1;
+      const auto [first, end] = read_columns(kind, L, q, w);
+      for (int64_t j = 0; j < cols; ++j) {
+        const int32_t v = table[b * cols + j];
+        if (v >= 1 && (num_pages <= 0 || v <= num_pages)) continue;
+        TableEntry e;
+        e.table = kind;
+        e.row = static_cast<int32_t>(b);
+        e.col = static_cast<int32_t>(j);
+        e.value = v;
+        e.problem = v == 0 ? EntryProblem::unallocated : EntryProblem::out_of_range;
+        e.read = j >= first && j < end;
+        out.push_back(e);
+      }
+    }
+  };
+  scan(page_table, TableKind::full, w.full_pages);
+  scan(swa_page_table, TableKind::swa, w.swa_pages);
+  return out;
+}
+
+std::vector<TableEntry> validate_page_tables(const PageTables& t, const std::vector<int32_t>& cache_seqlens,
+                                             const std::vector<int32_t>& q_lens, const ReadWindow& w) {
+  std::vector<TableEntry> all = table_entries(t.page_table, t.swa_page_table, t.cols, cache_seqlens, q_lens, w);
+  std::erase_if(all, [](const TableEntry& e) { return !e.read; });
+  return all;
+}
+
+std::string describe(const TableEntry& e) {
+  return fmt::format("{}[{}, {}] = {} ({}, {})", e.table == TableKind::full ? "page_table" : "swa_page_table", e.row,
+                     e.col, e.value, e.problem == EntryProblem::out_of_range ? "out of range" : "unallocated/evicted",
+                     e.read ? "inside the read window" : "outside the read window");
+}
+
+}  // namespace lockstep::reference::kvcache

@@ -1,0 +1,120 @@
+// Every named fault of the kvcache family (kv_trace, pool_sizing, page_table) is detected by a fuzz campaign within
+// 1,000 cases, shrunk, dumped, and the dump replays to the same report. Without a fault the same
+// campaigns pass.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "core/kvcache/kv_trace.h"
+#include "device/core/faults.h"
+#include "oracle/campaign.h"
+#include "oracle/replay.h"
+
+using namespace lockstep;
+using namespace lockstep::oracle;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("lockstep-kvfaults-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+struct FaultParam {
+  std::string op, fault;
+};
+
+class KvcacheFault : public ::testing::TestWithParam<FaultParam> {};
+
+}  // namespace
+
+TEST(KvcacheFaults, CampaignsWithoutFaultPass) {
+  for (const char* name : {"kv_trace", "pool_sizing", "page_table"}) {
+    CampaignOptions o;
+    o.cases = 1000;
+    o.seed = 7;
+    o.dump_dir = "";
+    const auto r = run_campaign(find_op(name), o);
+    EXPECT_EQ(r.cases_run, 1000);
+    EXPECT_EQ(r.failures, 0) << name << ": " << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
+  }
+}
+
+TEST_P(KvcacheFault, DetectedShrunkDumpedAndReplayed) {
+  const FaultParam& p = GetParam();
+  const std::string dir = temp_dir(p.fault);
+  CampaignOptions o;
+  o.run.fault = p.fault;
+  o.cases = 1000;
+  o.seed = 1;
+  o.dump_dir = dir;
+  const Op& op = find_op(p.op);
+  const auto r = run_campaign(op, o);
+  ASSERT_TRUE(r.first_failure.has_value()) << p.fault << " not detected in 1000 cases";
+  const CampaignFailure& f = *r.first_failure;
+  EXPECT_LT(f.case_index, 1000);
+  EXPECT_FALSE(f.shrunk.passed);
+  EXPECT_LT(f.shrink_tries, o.shrink_evaluations);  // ended at a local minimum, not on budget
+  if (p.op == "kv_trace") {
+    const auto& shrunk = std::any_cast<const KvTraceCase&>(f.shrunk_case);
+    const auto original = campaign_case(op, o.seed, f.case_index).value();
+    EXPECT_LE(shrunk.num_commands(), std::any_cast<const KvTraceCase&>(original).num_commands());
+  }
+  ASSERT_FALSE(f.dump_path.empty());
+  ASSERT_TRUE(std::filesystem::exists(f.dump_path));
+  const ReplayResult rep = replay_file(f.dump_path);
+  EXPECT_FALSE(rep.result.report.passed);
+  EXPECT_TRUE(rep.identical) << "stored:\n" << rep.stored_report_json << "\nreplayed:\n" << to_json(rep.result.report).dump();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KvcacheFaults, ClampHidesTheOobButTheDivergenceIsFlagged) {
+  CampaignOptions o;
+  o.run.fault = "clamp_page_index";
+  o.cases = 1000;
+  o.dump_dir = "";
+  const auto r = run_campaign(find_op("kv_trace"), o);
+  ASSERT_TRUE(r.first_failure.has_value());
+  const Report& rep = r.first_failure->shrunk;
+  EXPECT_TRUE(rep.device_oob.empty()) << "the clamp leaves no out-of-range read";
+  bool diverged = false;
+  for (const TensorDiff& d : rep.outputs) diverged |= d.name == "swa_page_tables" && !d.passed;
+  EXPECT_TRUE(diverged) << to_text(rep);
+}
+
+// The seed's PR #5 situation by hand: SWA state not swapped, page indices clamped into the SWA cache.
+// A finished request shifts the SWA free list, so request B's full slots 7..11 differ from its SWA slots
+// 7, 8, 1, 2, 3; the clamp maps 9..11 to the last SWA page: no OOB anywhere, but the attention read
+// through the clamped table diverges from the reference (and without the clamp the kernel reports OOB).
+TEST(KvcacheFaults, ClampedAttentionDivergesWhereTheUnclampedOneReadsOutOfRange) {
+  KvTraceCase c;
+  c.page_size = 1;
+  c.full_size = 16;
+  c.swa_size = 8;
+  c.window = 8;
+  c.req_slots = 2;
+  c.max_context = 16;
+  c.commands = Tensor::from<int32_t>({6, 3}, {0, 0, 0, 1, 0, 6, 3, 0, 0, 0, 0, 0, 1, 0, 5, 2, 0, 1});
+  const Op& op = find_op("kv_trace");
+  EXPECT_TRUE(op.run(std::any(c), RunOptions{}).report.passed);
+  const Report clamp = op.run(std::any(c), RunOptions{Backend::cpu, "clamp_page_index"}).report;
+  EXPECT_FALSE(clamp.passed);
+  EXPECT_TRUE(clamp.device_oob.empty());
+  bool attention_failed = false;
+  for (const std::string& f : clamp.failures) attention_failed |= f.rfind("attention:", 0) == 0;
+  EXPECT_TRUE(attention_failed) << to_text(clamp);
+  const Report unswapped = op.run(std::any(c), RunOptions{Backend::cpu, "swa_state_not_swapped"}).report;
+  bool attention_oob = false;
+  for (const std::string& f : unswapped.failures) attention_oob |= f.rfind("attention kernel read", 0) == 0;
+  EXPECT_TRUE(attention_oob) << to_text(unswapped);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFaults, KvcacheFault, ::testing::ValuesIn([] {
+                           std::vector<FaultParam> v;
+                           for (const auto& f : device::all_faults())
+                             if (std::string(f.op) == "kv_trace" || std::string(f.op) == "pool_sizing" || std::string(f.op) == "page_table")
+                               v.push_back({f.op, f.name});
+                           return v;
+                         }()),
+                         [](const auto& info) { return info.param.op + "_" + info.param.fault; });
