@@ -88,5 +88,6 @@ const Op& find_op(const std::string& name);
 
 /// Op factories (one per op file).
 std::unique_ptr<Op> make_ragged_paged_attention_op();
+std::unique_ptr<Op> make_spec_decode_op();
 
 }  // namespace lockstep::oracle
