@@ -10,8 +10,7 @@
 #include "device/core/faults.h"
 #include "device/spec/spec_verify.h"
 #include "fuzz/spec/spec_decode.h"
-#include "oracle/op.h"
-#include "reference/spec/scheduler.h"
+#include "oracle/spec/spec_decode.h"
 #include "reference/spec/verify.h"
 
 namespace lockstep::oracle {
@@ -97,7 +96,7 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
 
   Record run_one_typed(const SpecDecodeCase& c, const std::string& which, const RunOptions& options) const override {
     validate(c);
-    SpecScheduler s(c, verifier(c, which, options));
+    SpecScheduler s(c, spec_verifier(which, options));
     for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
     return to_record(s.outputs());
   }
@@ -109,7 +108,6 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
     rep.case_string = canonical_string(kName, c);
     rep.backend = enum_name(options.backend);
     rep.fault = options.fault;
-    device::require_backend(options.backend);
     try {
       validate(c);
     } catch (const Error& e) {
@@ -118,31 +116,13 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
       return res;
     }
     const SpecDecodeCase before = c;
-    SpecScheduler ref(c, verifier(c, "reference", options));
-    SpecScheduler dev(c, verifier(c, "device", options));
+    SpecLockstep ls(c, options);
     size_t dropped = 0;
-    auto fail = [&](const std::string& line) {
-      if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
-      else ++dropped;
-    };
-    bool diverged = false;
     try {
       for (int64_t i = 0; i < c.num_commands(); ++i) {
-        const SpecCommand cmd = c.command(i);
-        const std::string desc = cmd.describe();
-        for (const std::string& s : ref.apply(cmd, i)) fail("reference: " + s);
-        for (const std::string& s : dev.apply(cmd, i)) fail("device: " + s);
-        for (const std::string& s : ref.check_invariants(i, desc)) fail("reference: " + s);
-        for (const std::string& s : dev.check_invariants(i, desc)) fail("device: " + s);
-        if (diverged) continue;
-        std::string d;
-        if (cmd.kind == SpecCommandKind::decode && ref.last_bs() > 0 && ref.last_bs() == dev.last_bs())
-          d = verify_diff(ref.last_verify(), dev.last_verify());
-        if (!d.empty()) d = "verify " + d;
-        else d = state_diff(ref, dev);
-        if (!d.empty()) {
-          diverged = true;
-          fail(fmt::format("lockstep: step {} {}: {}", i, desc, d));
+        for (const std::string& line : ls.step(c.command(i), i)) {
+          if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
+          else ++dropped;
         }
       }
     } catch (const Error& e) {
@@ -151,7 +131,7 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
       return res;
     }
     if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
-    const SpecDecodeOutputs ro = ref.outputs(), dvo = dev.outputs();
+    const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
     res.reference_outputs = to_record(ro);
     res.device_outputs = to_record(dvo);
     const std::string changed = first_difference(before, c);
@@ -168,7 +148,7 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
         if (!rep.outputs.back().passed) rep.fail(std::string(name) + ": " + rep.outputs.back().failure);
       }
     });
-    const reference::SpecStats& st = ref.stats();
+    const reference::SpecStats& st = ls.reference().stats();
     rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
     rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
     rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
@@ -183,18 +163,42 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
     return res;
   }
 
- private:
-  static reference::SpecVerifyFn verifier(const SpecDecodeCase&, const std::string& which, const RunOptions& options) {
-    if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec_verify(in); };
-    if (which == "device") {
-      const device::SpecDeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
-      return [dopt](const SpecVerifyInputs& in) { return device::spec_verify(in, dopt); };
-    }
-    throw Error("--backend", which, "must be reference or device");
-  }
 };
 
 }  // namespace
+
+reference::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
+  if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec_verify(in); };
+  if (which == "device") {
+    const device::SpecDeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+    return [dopt](const SpecVerifyInputs& in) { return device::spec_verify(in, dopt); };
+  }
+  throw Error("--backend", which, "must be reference or device");
+}
+
+SpecLockstep::SpecLockstep(const SpecDecodeCase& c, const RunOptions& options)
+    : ref_(c, spec_verifier("reference", options)), dev_(c, spec_verifier("device", options)) {
+  device::require_backend(options.backend);
+}
+
+std::vector<std::string> SpecLockstep::step(const SpecCommand& cmd, int64_t i) {
+  std::vector<std::string> out;
+  const std::string desc = cmd.describe();
+  for (const std::string& s : ref_.apply(cmd, i)) out.push_back("reference: " + s);
+  for (const std::string& s : dev_.apply(cmd, i)) out.push_back("device: " + s);
+  for (const std::string& s : ref_.check_invariants(i, desc)) out.push_back("reference: " + s);
+  for (const std::string& s : dev_.check_invariants(i, desc)) out.push_back("device: " + s);
+  if (diverged_) return out;
+  std::string d;
+  if (cmd.kind == SpecCommandKind::decode && ref_.last_bs() > 0 && ref_.last_bs() == dev_.last_bs())
+    d = verify_diff(ref_.last_verify(), dev_.last_verify());
+  d = d.empty() ? state_diff(ref_, dev_) : "verify " + d;
+  if (!d.empty()) {
+    diverged_ = true;
+    out.push_back(fmt::format("lockstep: step {} {}: {}", i, desc, d));
+  }
+  return out;
+}
 
 std::unique_ptr<Op> make_spec_decode_op() { return std::make_unique<SpecDecodeOp>(); }
 

@@ -327,7 +327,6 @@ std::vector<std::string> SpecScheduler::apply(const SpecCommand& cmd, int64_t st
       }
       for (size_t s = b.reqs.size(); s-- > 0;)
         if (reqs_[b.reqs[s]].finished()) remove_from_batch(b, s);
-      if (b.reqs.empty()) batches_.erase(batches_.begin() + i);
       break;
     }
     case SpecCommandKind::abort: {
@@ -360,6 +359,8 @@ std::vector<std::string> SpecScheduler::apply(const SpecCommand& cmd, int64_t st
       break;
     }
   }
+  // A batch left without requests (filter, retract, v1's pre-step filter) is gone.
+  std::erase_if(batches_, [](const Batch& b) { return b.reqs.empty(); });
   return v;
 }
 

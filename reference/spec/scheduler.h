@@ -21,6 +21,7 @@
 /// * Retract frees all of the request's KV and puts it back in the waiting queue (is_retracted);
 ///   a later prefill re-prefills origin + output_ids. Abort sets to_finish: a waiting request
 ///   finishes at once, a running one at its next finish check.
+/// * A batch left without requests (filter, retract, v1's pre-step filter) is dropped.
 /// * `merge`/`filter` require spec_info to be a draft input (or idle / none): upstream's
 ///   EagleVerifyInput has neither method (AttributeError). Here that is a reported violation and
 ///   the batch operation is skipped — the simulator never crashes on it.
