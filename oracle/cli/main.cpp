@@ -126,7 +126,9 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
                  r.cases_per_second(), r.seed, r.fault.empty() ? "" : "  fault " + r.fault);
       if (!r.stats.empty()) {
         std::string line;
-        for (const auto& [k, v] : r.stats) line += fmt::format("  {} {:.4g}", k, v);
+        for (const auto& [k, v] : r.stats)
+          line += v == static_cast<double>(static_cast<int64_t>(v)) ? fmt::format("  {} {}", k, static_cast<int64_t>(v))
+                                                                   : fmt::format("  {} {:.4g}", k, v);
         fmt::print("  stats:{}\n", line);
       }
       if (r.first_failure) {

@@ -17,6 +17,11 @@
 
 using namespace lockstep;
 
+namespace lockstep {
+/// Counterexample printing for rapidcheck: the canonical case string.
+inline void showValue(const SpecDecodeCase& c, std::ostream& os) { os << canonical_string("spec_decode", c); }
+}  // namespace lockstep
+
 namespace {
 
 void check_sequence(SpecPath path) {
@@ -49,10 +54,10 @@ struct Step : rc::state::Command<Model, Sut> {
   void show(std::ostream& os) const override { os << cmd.describe(); }
 };
 
-void check_state_machine(SpecPath path) {
+void check_state_machine(SpecPath path, const std::string& fault = "") {
   Model m;
   m.params = *fuzz::gen_spec_case(path);  // the run's parameters; its commands are not used
-  Sut s{std::make_unique<oracle::SpecLockstep>(m.params, oracle::RunOptions{})};
+  Sut s{std::make_unique<oracle::SpecLockstep>(m.params, oracle::RunOptions{Backend::cpu, fault})};
   rc::state::check(m, s, rc::state::gen::execOneOfWithArgs<Step>());
 }
 
@@ -63,6 +68,12 @@ RC_GTEST_PROP(SpecDecodeV2, CommandSequencesRunInLockstepAndStayGreedy, ()) { ch
 RC_GTEST_PROP(SpecDecodePlain, CommandSequencesRunInLockstepAndStayGreedy, ()) { check_sequence(SpecPath::plain); }
 RC_GTEST_PROP(SpecDecodeV1, StateMachine, ()) { check_state_machine(SpecPath::v1); }
 RC_GTEST_PROP(SpecDecodeV2, StateMachine, ()) { check_state_machine(SpecPath::v2); }
+
+TEST(SpecDecodeStateMachine, FindsAndShrinksAFault) {
+  // rc::check runs the state machine until it fails; shrinking is rapidcheck's own (printed).
+  const bool passed = rc::check("bonus_not_counted", [] { check_state_machine(SpecPath::v2, "bonus_not_counted"); });
+  EXPECT_FALSE(passed);
+}
 
 TEST(SpecDecodeCoverage, GeneratedSequencesReachTheEdges) {
   // Over the 500 sequences of a default campaign: large batches, every N, stop tokens inside
