@@ -1,8 +1,7 @@
 // CUDA launcher of the single-source speculative verify kernel. Host pointers in, host pointers out.
 #include <cuda_runtime.h>
 
-#include <vector>
-
+#include "device/core/cuda_scratch.h"
 #include "device/spec/spec_verify_launch.h"
 
 namespace lockstep::device {
@@ -13,34 +12,10 @@ __global__ void spec_verify_kernel(SpecVerifyParams params) {
   spec_verify_block(params, ctx);
 }
 
-/// Device copies of the host arrays, released on scope exit; the first CUDA error is kept.
-struct SpecScratch {
-  std::vector<void*> ptrs;
-  cudaError_t err = cudaSuccess;
-  template <class U>
-  U* upload(const U* host, int64_t n) {
-    if (!host || n <= 0 || err != cudaSuccess) return nullptr;
-    void* d = nullptr;
-    err = cudaMalloc(&d, sizeof(U) * n);
-    if (err != cudaSuccess) return nullptr;
-    ptrs.push_back(d);
-    err = cudaMemcpy(d, host, sizeof(U) * n, cudaMemcpyHostToDevice);
-    return static_cast<U*>(d);
-  }
-  template <class U>
-  void download(U* host, const U* dev, int64_t n) {
-    if (!host || !dev || n <= 0 || err != cudaSuccess) return;
-    err = cudaMemcpy(host, dev, sizeof(U) * n, cudaMemcpyDeviceToHost);
-  }
-  ~SpecScratch() {
-    for (void* q : ptrs) cudaFree(q);
-  }
-};
-
 }  // namespace
 
 std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
-  SpecScratch s;
+  Scratch s;
   const int64_t bs = h.bs, bn = int64_t{h.bs} * h.n;
   SpecVerifyParams d = h;
   d.candidates = s.upload(h.candidates, bn);

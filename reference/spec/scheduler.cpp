@@ -59,6 +59,15 @@ void SpecScheduler::release(Req& r) {
   r.req_pool_idx = -1;
 }
 
+void SpecScheduler::append_token(Req& r, int64_t tok) {
+  r.last_step_start = size_of(r.output_ids);
+  r.output_ids.push_back(tok);
+  const FinishState f = update_finish_state(size_of(r.output_ids), std::span(&tok, 1), r.max_new_tokens,
+                                            r.stop_token_id, r.eos_token_id, r.to_finish_abort);
+  r.finished_reason = f.reason;
+  r.finished_len = f.finished_len;
+}
+
 void SpecScheduler::remove_from_batch(Batch& b, size_t slot) {
   b.reqs.erase(b.reqs.begin() + slot);
   b.seq_lens.erase(b.seq_lens.begin() + slot);
@@ -90,13 +99,7 @@ void SpecScheduler::prefill(int64_t max_reqs) {
     r.prefilled = true;
     r.kv_committed_freed = r.kv_overallocated_freed = false;
     r.kv_committed_len = r.kv_allocated_len = size_of(fill);  // prepare_for_extend
-    r.last_step_start = size_of(r.output_ids);
-    r.output_ids.push_back(target_.next(fill));
-    const int64_t tok = r.output_ids.back();
-    const FinishState f = update_finish_state(size_of(r.output_ids), std::span(&tok, 1), r.max_new_tokens,
-                                              r.stop_token_id, r.eos_token_id, r.to_finish_abort);
-    r.finished_reason = f.reason;
-    r.finished_len = f.finished_len;
+    append_token(r, target_.next(fill));
     b.reqs.push_back(r.rid);
     b.seq_lens.push_back(size_of(fill));
     b.req_pool_indices.push_back(slot);
@@ -146,13 +149,7 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
       r.kv_committed_len += 1;
       std::vector<int64_t> prefix = r.origin_input_ids;
       prefix.insert(prefix.end(), r.output_ids.begin(), r.output_ids.end());
-      r.last_step_start = size_of(r.output_ids);
-      r.output_ids.push_back(target_.next(prefix));
-      const int64_t tok = r.output_ids.back();
-      const FinishState f = update_finish_state(size_of(r.output_ids), std::span(&tok, 1), r.max_new_tokens,
-                                                r.stop_token_id, r.eos_token_id, r.to_finish_abort);
-      r.finished_reason = f.reason;
-      r.finished_len = f.finished_len;
+      append_token(r, target_.next(prefix));
       batch.seq_lens[b] += 1;
       if (r.finished()) release(r);
     }

@@ -110,6 +110,8 @@ class SpecScheduler {
   void prefill(int64_t max_reqs);
   std::vector<std::string> decode(Batch& batch, const SpecCommand& cmd, int64_t step);
   void release(Req& r);
+  /// One target token (prefill, plain decode): append, then update_finish_state(1).
+  void append_token(Req& r, int64_t tok);
   void remove_from_batch(Batch& b, size_t slot);
   int64_t uncached() const;
 

@@ -19,7 +19,7 @@ using namespace lockstep;
 
 namespace lockstep {
 /// Counterexample printing for rapidcheck: the canonical case string.
-inline void showValue(const SpecDecodeCase& c, std::ostream& os) { os << canonical_string("spec_decode", c); }
+inline void showValue(const SpecDecodeCase& c, std::ostream& os) { os << oracle::find_op("spec_decode").case_string(c); }
 }  // namespace lockstep
 
 namespace {
@@ -30,8 +30,15 @@ void check_sequence(SpecPath path) {
   RC_TAG(c.num_draft_tokens);
   if (!r.report.passed) {
     std::string cmds;
-    for (int64_t i = 0; i < c.num_commands(); ++i) cmds += "  " + c.command(i).describe() + "\n";
-    RC_FAIL(oracle::to_text(r.report) + "commands:\n" + cmds);
+    for (int64_t i = 0; i < c.num_commands(); ++i) {
+      cmds += "  ";
+      cmds += c.command(i).describe();
+      cmds += '\n';
+    }
+    std::string text = oracle::to_text(r.report);
+    text += "commands:\n";
+    text += cmds;
+    RC_FAIL(text);
   }
 }
 
