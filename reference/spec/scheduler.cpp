@@ -141,7 +141,13 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     return v;
   }
   ++stats_.decode_steps;
-  for (int64_t b = 0; b < bs; ++b) reqs_[batch.reqs[b]].kv_allocated_len += alloc[b];
+  for (int64_t b = 0; b < bs; ++b) {
+    Req& r = reqs_[batch.reqs[b]];
+    r.kv_allocated_len += alloc[b];
+    if (case_.path == SpecPath::v2 && !r.finished() && r.kv_allocated_len != r.kv_committed_len + 2 * n)
+      v.push_back(fmt::format("{}: req {} kv_allocated_len: {} after prepare_for_decode, kv_committed_len + 2A = {}",
+                              where, r.rid, r.kv_allocated_len, r.kv_committed_len + 2 * n));
+  }
 
   if (case_.path == SpecPath::plain) {
     for (int64_t b = 0; b < bs; ++b) {
