@@ -87,6 +87,7 @@ void spec_result_resize(SpecVerifyResult& r, int64_t bs, int64_t n) {
   r.committed_delta.assign(b, 0);
   r.verify_delta.assign(b, 0);
   r.correct_delta.assign(b, 0);
+  r.freed_slots.assign(b, 0);
   r.allocated_to_committed.assign(b, 0);
   r.finish_reason.assign(b, 0);
   r.finished_len.assign(b, -1);

@@ -164,7 +164,8 @@ struct SpecVerifyResult {
   std::vector<int32_t> committed_delta;  ///< (bs) kv_committed_len +=
   std::vector<int32_t> verify_delta;     ///< (bs) spec_verify_ct +=
   std::vector<int32_t> correct_delta;    ///< (bs) spec_num_correct_drafts +=
-  std::vector<int32_t> allocated_to_committed;  ///< (bs) 1: kv_allocated_len = kv_committed_len (v1), freeing the rest
+  std::vector<int32_t> freed_slots;    ///< (bs) verify slots returned to the pool (v1 evict_mask: N - accept_length - 1)
+  std::vector<int32_t> allocated_to_committed;  ///< (bs) 1: kv_allocated_len = kv_committed_len afterwards (v1)
   std::vector<int32_t> finish_reason;  ///< (bs) SpecFinishReason set by this step (none = unchanged)
   std::vector<int64_t> finished_len;   ///< (bs) -1 = unset
   bool leaves_verify_input = false;    ///< spec_info stays the verify input after the step (a bug)

@@ -43,6 +43,7 @@ SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const SpecDeviceOptions
   p.committed_delta = r.committed_delta.data();
   p.verify_delta = r.verify_delta.data();
   p.correct_delta = r.correct_delta.data();
+  p.freed_slots = r.freed_slots.data();
   p.allocated_to_committed = r.allocated_to_committed.data();
   p.finish_reason = r.finish_reason.data();
   p.finished_len = r.finished_len.data();

@@ -35,6 +35,7 @@ std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
   d.committed_delta = s.upload(h.committed_delta, bs);
   d.verify_delta = s.upload(h.verify_delta, bs);
   d.correct_delta = s.upload(h.correct_delta, bs);
+  d.freed_slots = s.upload(h.freed_slots, bs);
   d.allocated_to_committed = s.upload(h.allocated_to_committed, bs);
   d.finish_reason = s.upload(h.finish_reason, bs);
   d.finished_len = s.upload(h.finished_len, bs);
@@ -52,6 +53,7 @@ std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
   s.download(h.committed_delta, d.committed_delta, bs);
   s.download(h.verify_delta, d.verify_delta, bs);
   s.download(h.correct_delta, d.correct_delta, bs);
+  s.download(h.freed_slots, d.freed_slots, bs);
   s.download(h.allocated_to_committed, d.allocated_to_committed, bs);
   s.download(h.finish_reason, d.finish_reason, bs);
   s.download(h.finished_len, d.finished_len, bs);

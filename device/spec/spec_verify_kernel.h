@@ -51,6 +51,7 @@ struct SpecVerifyParams {
   int32_t* committed_delta = nullptr;
   int32_t* verify_delta = nullptr;
   int32_t* correct_delta = nullptr;
+  int32_t* freed_slots = nullptr;
   int32_t* allocated_to_committed = nullptr;
   int32_t* finish_reason = nullptr;
   int64_t* finished_len = nullptr;
@@ -131,6 +132,7 @@ LS_HD inline void spec_v1_item(const SpecVerifyParams& p, int32_t b, int32_t bas
   p.num_tokens[b] = base + appended;
   p.committed_delta[b] += appended;
   p.verify_delta[b] += 1;
+  p.freed_slots[b] += n - appended;  // evict_mask: the verify slots that were not accepted
   p.allocated_to_committed[b] = 1;
   p.finish_reason[b] = reason;
   p.finished_len[b] = flen;

@@ -40,6 +40,7 @@ std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) {
                         first_vector_diff("committed_delta", r.committed_delta, d.committed_delta),
                         first_vector_diff("verify_delta", r.verify_delta, d.verify_delta),
                         first_vector_diff("correct_delta", r.correct_delta, d.correct_delta),
+                        first_vector_diff("freed_slots", r.freed_slots, d.freed_slots),
                         first_vector_diff("finish_reason", r.finish_reason, d.finish_reason),
                         first_vector_diff("finished_len", r.finished_len, d.finished_len)})
     if (!s.empty()) return s;

@@ -205,10 +205,8 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     r.kv_committed_len += res.committed_delta[b];
     r.spec_verify_ct += res.verify_delta[b];
     r.spec_num_correct_drafts += res.correct_delta[b];
-    if (res.allocated_to_committed[b]) {
-      if (r.kv_allocated_len > r.kv_committed_len) pool_->free(r.kv_allocated_len - r.kv_committed_len);
-      r.kv_allocated_len = r.kv_committed_len;
-    }
+    pool_->free(res.freed_slots[b]);
+    if (res.allocated_to_committed[b]) r.kv_allocated_len = r.kv_committed_len;
     const bool newly_finished = !r.finished() && res.finish_reason[b] != 0;
     if (newly_finished) {
       r.finished_reason = static_cast<SpecFinishReason>(res.finish_reason[b]);

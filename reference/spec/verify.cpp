@@ -61,6 +61,7 @@ SpecVerifyResult spec_verify(const SpecVerifyInputs& in) {
       out.accept_length[b] = static_cast<int32_t>(appended.size()) - 1;
       out.committed_delta[b] = out.accept_length[b] + 1;
       out.verify_delta[b] = 1;
+      out.freed_slots[b] = static_cast<int32_t>(n) - out.committed_delta[b];
       out.allocated_to_committed[b] = 1;
     } else {
       out.accept_length[b] = out.drafts_accepted[b] + 1;

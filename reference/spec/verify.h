@@ -9,7 +9,8 @@
 ///   predict[idx] to output_ids and run update_finish_state(1) after EACH token; at finish truncate
 ///   the row; accept_length = (#row entries != -1) - 1 (drafts only, truncated);
 ///   kv_committed_len += accept_length + 1; kv_allocated_len = kv_committed_len (the rejected verify
-///   slots are freed); spec_verify_ct += 1 for every request; spec_num_correct_drafts untouched.
+///   slots, N - accept_length - 1, are freed); spec_verify_ct += 1 for every request;
+///   spec_num_correct_drafts untouched.
 /// * `spec_verify` v2 (`_resolve_spec_v2_tokens` + `process_batch_result_decode`): accept_lens = c + 1
 ///   (bonus included); tokens = predict[b*N : b*N + accept_lens[b]]; unless the request is finished or
 ///   retracted (kSpecSkip): kv_committed_len += len(tokens), spec_verify_ct += 1,

@@ -57,6 +57,7 @@ void expect_same(const SpecVerifyResult& a, const SpecVerifyResult& b) {
   EXPECT_EQ(a.committed_delta, b.committed_delta);
   EXPECT_EQ(a.verify_delta, b.verify_delta);
   EXPECT_EQ(a.correct_delta, b.correct_delta);
+  EXPECT_EQ(a.freed_slots, b.freed_slots);
   EXPECT_EQ(a.allocated_to_committed, b.allocated_to_committed);
   EXPECT_EQ(a.finish_reason, b.finish_reason);
   EXPECT_EQ(a.finished_len, b.finished_len);
@@ -97,6 +98,7 @@ TEST(SpecVerify, V1AcceptLengthIsDraftsOnlyAndTruncatesAtAStopToken) {
   EXPECT_EQ(r.correct_delta, (std::vector<int32_t>{0, 0}));       // v1 does not count correct drafts
   EXPECT_EQ(r.finish_reason[0], static_cast<int32_t>(SpecFinishReason::matched_token));
   EXPECT_EQ(r.finished_len[0], 3 + 2);
+  EXPECT_EQ(r.freed_slots, (std::vector<int32_t>{2, 3}));  // N - accept_length - 1
   EXPECT_EQ(r.allocated_to_committed, (std::vector<int32_t>{1, 1}));
 }
 
