@@ -172,9 +172,10 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     const Req& r = reqs_[batch.reqs[b]];
     std::vector<int64_t> prefix = r.origin_input_ids;
     prefix.insert(prefix.end(), r.output_ids.begin(), r.output_ids.end());
-    const int64_t k = toy_accept_count(pattern, cmd.c, step, r.rid, b, bs, n);
-    const std::vector<int64_t> drafts =
-        toy_drafts(target_, prefix, n, k, spec_mix(static_cast<uint64_t>(cmd.c) * 131 + step * 7 + r.rid));
+    // A pure function of the command and the request (not of the step index), so deleting earlier
+    // commands while shrinking leaves later decode steps' acceptance unchanged.
+    const int64_t k = toy_accept_count(pattern, cmd.c, r.rid, b, bs, n);
+    const std::vector<int64_t> drafts = toy_drafts(target_, prefix, n, k, spec_mix(static_cast<uint64_t>(cmd.c) * 131 + r.rid));
     in.candidates.push_back(r.output_ids.back());
     in.candidates.insert(in.candidates.end(), drafts.begin(), drafts.end());
     for (int64_t j = 0; j < n; ++j) {
@@ -262,8 +263,8 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     v.push_back(fmt::format("{}: sum of spec_num_correct_drafts deltas {} != sum(accept_lens) - bs = {}", where,
                             sum_correct, sum_accept - settled));
   if (all_zero && verified > 0) ++stats_.zero_accept_steps;
-  // Draft extend, then the next draft input; an idle draft input when no request survives.
-  batch.spec_info = SpecInfoKind::draft_extend_input;
+  // The worker's draft extend (a draft-extend input, internal to the step) leaves the next draft input,
+  // or an idle draft input when no request survives.
   batch.spec_info = survivors ? SpecInfoKind::draft_input : SpecInfoKind::idle;
   if (res.leaves_verify_input) batch.spec_info = SpecInfoKind::verify_input;
   return v;

@@ -38,10 +38,8 @@ std::vector<int64_t> toy_prompt(uint64_t model_seed, int64_t vocab, int64_t len,
   return p;
 }
 
-int64_t toy_accept_count(SpecAcceptPattern pattern, int64_t seed, int64_t step, int64_t rid, int64_t b, int64_t bs,
-                         int64_t n) {
-  const int64_t mixed =
-      static_cast<int64_t>(spec_mix(spec_mix(static_cast<uint64_t>(seed) * 1000003 + step) ^ rid) % n);
+int64_t toy_accept_count(SpecAcceptPattern pattern, int64_t seed, int64_t rid, int64_t b, int64_t bs, int64_t n) {
+  const int64_t mixed = static_cast<int64_t>(spec_mix(spec_mix(static_cast<uint64_t>(seed) * 1000003) ^ rid) % n);
   switch (pattern) {
     case SpecAcceptPattern::zero_all: return 0;
     case SpecAcceptPattern::full_all: return n - 1;

@@ -33,8 +33,9 @@ struct ToyTarget {
 /// Prompt tokens of an add_request command.
 std::vector<int64_t> toy_prompt(uint64_t model_seed, int64_t vocab, int64_t len, int64_t prompt_seed);
 
-/// Accepted drafts of request `rid` (slot `b` of a bs-request batch) under a decode command's pattern.
-int64_t toy_accept_count(SpecAcceptPattern pattern, int64_t seed, int64_t step, int64_t rid, int64_t b, int64_t bs,
+/// Accepted drafts of request `rid` (slot `b` of a bs-request batch) under a decode command's pattern
+/// and seed.
+int64_t toy_accept_count(SpecAcceptPattern pattern, int64_t seed, int64_t rid, int64_t b, int64_t bs,
                          int64_t num_draft_tokens);
 
 /// The N-1 draft tokens after `prefix` whose first `k` agree with the target's greedy stream.
