@@ -149,6 +149,14 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
         if (!rep.outputs.back().passed) rep.fail(std::string(name) + ": " + rep.outputs.back().failure);
       }
     });
+    if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
+      std::string cmds;
+      for (int64_t i = 0; i < c.num_commands(); ++i) {
+        cmds += i ? " | " : "";
+        cmds += c.command(i).describe();
+      }
+      rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
+    }
     const reference::SpecStats& st = ls.reference().stats();
     rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
     rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
