@@ -22,6 +22,8 @@ __global__ void rpa_cache_kernel(RpaCacheParams<T> params, int64_t items) {
     rpa_cache_update_item(params, e);
 }
 
+using Scratch = CudaScratch;
+
 }  // namespace
 
 template <class T>

@@ -1,14 +1,13 @@
 #pragma once
-/// Host-to-device staging for CUDA launchers (included only by .cu files): device copies of host
-/// arrays, released on scope exit; the first CUDA error is kept and later calls become no-ops.
+/// Device buffers for the CUDA launchers: host arrays uploaded on demand, released on scope exit; the
+/// first CUDA error is kept and later calls become no-ops. Included by .cu files only.
 #include <cuda_runtime.h>
 
-#include <cstdint>
 #include <vector>
 
 namespace lockstep::device {
 
-struct Scratch {
+struct CudaScratch {
   std::vector<void*> ptrs;
   cudaError_t err = cudaSuccess;
   template <class U>
@@ -26,10 +25,7 @@ struct Scratch {
     if (!host || !dev || n <= 0 || err != cudaSuccess) return;
     err = cudaMemcpy(host, dev, sizeof(U) * n, cudaMemcpyDeviceToHost);
   }
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() {
+  ~CudaScratch() {
     for (void* p : ptrs) cudaFree(p);
   }
 };

@@ -15,7 +15,7 @@ __global__ void spec_verify_kernel(SpecVerifyParams params) {
 }  // namespace
 
 std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
-  Scratch s;
+  CudaScratch s;
   const int64_t bs = h.bs, bn = int64_t{h.bs} * h.n;
   SpecVerifyParams d = h;
   d.candidates = s.upload(h.candidates, bn);
