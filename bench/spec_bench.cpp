@@ -34,7 +34,7 @@ SpecVerifyInputs verify_inputs(SpecPath path, int64_t bs, int64_t n) {
 
 void BM_SpecVerifyReference(benchmark::State& state) {
   const auto in = verify_inputs(static_cast<SpecPath>(state.range(0)), 16, 8);
-  for (auto _ : state) benchmark::DoNotOptimize(reference::spec_verify(in));
+  for (auto _ : state) benchmark::DoNotOptimize(reference::spec::spec_verify(in));
 }
 
 void BM_SpecVerifyDeviceCpu(benchmark::State& state) {

@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kName = "spec_decode";
 constexpr size_t kMaxFailureLines = 24;
 
-using reference::SpecScheduler;
+using reference::spec::SpecScheduler;
 
 template <class T>
 std::string first_vector_diff(const char* name, const std::vector<T>& a, const std::vector<T>& b) {
@@ -53,8 +53,8 @@ std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
   if (ref.reqs().size() != dev.reqs().size())
     return fmt::format("requests: reference {}, device {}", ref.reqs().size(), dev.reqs().size());
   for (size_t i = 0; i < ref.reqs().size(); ++i) {
-    const reference::Req& a = ref.reqs()[i];
-    const reference::Req& b = dev.reqs()[i];
+    const reference::spec::Req& a = ref.reqs()[i];
+    const reference::spec::Req& b = dev.reqs()[i];
     auto f = [&](const char* field, auto x, auto y) {
       return x == y ? std::string() : fmt::format("req {} {}: reference {}, device {}", i, field, x, y);
     };
@@ -77,8 +77,8 @@ std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
                           first_vector_diff("req_pool_indices", a.req_pool_indices, b.req_pool_indices)})
       if (!s.empty()) return fmt::format("batch {} {}", i, s);
     if (a.spec_info != b.spec_info)
-      return fmt::format("batch {} spec_info: reference {}, device {}", i, reference::spec_info_name(a.spec_info),
-                         reference::spec_info_name(b.spec_info));
+      return fmt::format("batch {} spec_info: reference {}, device {}", i, reference::spec::spec_info_name(a.spec_info),
+                         reference::spec::spec_info_name(b.spec_info));
   }
   if (ref.pool_counters().available != dev.pool_counters().available)
     return fmt::format("pool available: reference {}, device {}", ref.pool_counters().available,
@@ -157,7 +157,7 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
       }
       rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
     }
-    const reference::SpecStats& st = ls.reference().stats();
+    const reference::spec::SpecStats& st = ls.reference().stats();
     rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
     rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
     rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
@@ -176,8 +176,8 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
 
 }  // namespace
 
-reference::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
-  if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec_verify(in); };
+reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
+  if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); };
   if (which == "device") {
     const device::SpecDeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
     return [dopt](const SpecVerifyInputs& in) { return device::spec_verify(in, dopt); };

@@ -20,16 +20,16 @@ class SpecLockstep {
   /// between them — verify arrays of the step, then request / batch / pool state. Never throws on a
   /// violation.
   std::vector<std::string> step(const SpecCommand& cmd, int64_t i);
-  const reference::SpecScheduler& reference() const { return ref_; }
-  const reference::SpecScheduler& device() const { return dev_; }
+  const reference::spec::SpecScheduler& reference() const { return ref_; }
+  const reference::spec::SpecScheduler& device() const { return dev_; }
 
  private:
-  reference::SpecScheduler ref_;
-  reference::SpecScheduler dev_;
+  reference::spec::SpecScheduler ref_;
+  reference::spec::SpecScheduler dev_;
   bool diverged_ = false;
 };
 
 /// The verify function of one side ("reference" or "device") for `options`.
-reference::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options);
+reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options);
 
 }  // namespace lockstep::oracle

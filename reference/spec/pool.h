@@ -10,7 +10,7 @@
 /// cache_protected_len = 0 and evictable = protected = session_held = 0).
 #include <cstdint>
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 struct PoolCounters {
   int64_t total = 0;
@@ -47,4 +47,4 @@ class TokenPool final : public KvPool {
   int64_t available_;
 };
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

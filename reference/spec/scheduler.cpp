@@ -6,7 +6,7 @@
 
 #include "reference/spec/verify.h"
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 const char* spec_info_name(SpecInfoKind k) {
   switch (k) {
@@ -478,4 +478,4 @@ SpecDecodeOutputs SpecScheduler::outputs() const {
   return o;
 }
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

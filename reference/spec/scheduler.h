@@ -35,7 +35,7 @@
 #include "reference/spec/pool.h"
 #include "reference/spec/toy_model.h"
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 enum class SpecInfoKind : int { none = 0, draft_input = 1, verify_input = 2, draft_extend_input = 3, idle = 4 };
 
@@ -131,4 +131,4 @@ class SpecScheduler {
 
 const char* spec_info_name(SpecInfoKind k);
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

@@ -1,6 +1,6 @@
 #include "reference/spec/toy_model.h"
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 uint64_t spec_mix(uint64_t z) {
   z += 0x9e3779b97f4a7c15ull;
@@ -68,4 +68,4 @@ std::vector<int64_t> toy_drafts(const ToyTarget& target, const std::vector<int64
   return drafts;
 }
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

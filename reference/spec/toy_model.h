@@ -13,7 +13,7 @@
 
 #include "core/spec/spec_decode.h"
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 uint64_t spec_mix(uint64_t x);
 
@@ -42,4 +42,4 @@ int64_t toy_accept_count(SpecAcceptPattern pattern, int64_t seed, int64_t rid, i
 std::vector<int64_t> toy_drafts(const ToyTarget& target, const std::vector<int64_t>& prefix, int64_t num_draft_tokens,
                                 int64_t k, uint64_t salt);
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

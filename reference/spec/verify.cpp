@@ -2,7 +2,7 @@
 
 #include <vector>
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 FinishState update_finish_state(int64_t output_len, std::span<const int64_t> new_tokens, int64_t max_new_tokens,
                                 int64_t stop_token, int64_t eos_token, bool abort) {
@@ -82,4 +82,4 @@ SpecVerifyResult spec_verify(const SpecVerifyInputs& in) {
   return out;
 }
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

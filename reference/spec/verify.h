@@ -23,7 +23,7 @@
 
 #include "core/spec/spec_decode.h"
 
-namespace lockstep::reference {
+namespace lockstep::reference::spec {
 
 struct FinishState {
   SpecFinishReason reason = SpecFinishReason::none;
@@ -44,4 +44,4 @@ void greedy_verify(const SpecVerifyInputs& in, SpecVerifyResult& out);
 /// Verification plus the path's bookkeeping (v1 or v2).
 SpecVerifyResult spec_verify(const SpecVerifyInputs& in);
 
-}  // namespace lockstep::reference
+}  // namespace lockstep::reference::spec

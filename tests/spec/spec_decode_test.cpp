@@ -11,7 +11,7 @@
 #include "reference/spec/verify.h"
 
 using namespace lockstep;
-using namespace lockstep::reference;
+using namespace lockstep::reference::spec;
 
 namespace {
 
