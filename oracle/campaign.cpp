@@ -79,6 +79,8 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
 
   std::atomic<int64_t> next{0}, done{0}, failures{0};
   std::atomic<int64_t> min_fail{INT64_MAX};
+  std::vector<std::pair<std::string, double>> stat_sums;
+  std::vector<int64_t> stat_counts;
   std::mutex mu, generation_mu;
   std::exception_ptr worker_error;
   const int threads = std::max(1, opt.threads);
@@ -99,6 +101,19 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
         }
         LockstepResult r = op.run(c, opt.run);
         ++done;
+        if (!r.report.stats.empty()) {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& [name, value] : r.report.stats) {
+            size_t k = 0;
+            while (k < stat_sums.size() && stat_sums[k].first != name) ++k;
+            if (k == stat_sums.size()) {
+              stat_sums.emplace_back(name, 0.0);
+              stat_counts.push_back(0);
+            }
+            stat_sums[k].second += value;
+            ++stat_counts[k];
+          }
+        }
         if (!r.report.passed) {
           ++failures;
           int64_t cur = min_fail.load();
@@ -125,6 +140,10 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
   res.cases_run = done.load();
   res.failures = failures.load();
   res.seconds = elapsed();
+  for (size_t k = 0; k < stat_sums.size(); ++k) {
+    const bool mean = stat_sums[k].first.rfind("mean_", 0) == 0;
+    res.stats.emplace_back(stat_sums[k].first, mean ? stat_sums[k].second / stat_counts[k] : stat_sums[k].second);
+  }
   if (min_fail.load() == INT64_MAX) return res;
 
   // Re-run the lowest failing case, shrink it, dump it.

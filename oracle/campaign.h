@@ -9,6 +9,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "oracle/op.h"
 
@@ -49,6 +51,9 @@ struct CampaignResult {
   double seconds = 0;
   double cases_per_second() const { return seconds > 0 ? cases_run / seconds : 0; }
   std::optional<CampaignFailure> first_failure;
+  /// The ops' Report::stats over the cases run: summed, except names starting with "mean_", which are
+  /// averaged over the cases that report them. In first-seen order.
+  std::vector<std::pair<std::string, double>> stats;
 };
 
 /// Case `index` of a campaign (deterministic).

@@ -11,6 +11,7 @@ const std::vector<std::unique_ptr<Op>>& registry() {
     v.push_back(make_kv_trace_op());
     v.push_back(make_pool_sizing_op());
     v.push_back(make_page_table_op());
+    v.push_back(make_spec_decode_op());
     return v;
   }();
   return ops;

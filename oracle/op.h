@@ -91,5 +91,6 @@ std::unique_ptr<Op> make_ragged_paged_attention_op();
 std::unique_ptr<Op> make_kv_trace_op();
 std::unique_ptr<Op> make_pool_sizing_op();
 std::unique_ptr<Op> make_page_table_op();
+std::unique_ptr<Op> make_spec_decode_op();
 
 }  // namespace lockstep::oracle

@@ -5,6 +5,7 @@
 #include "device/kvcache/kv_trace.h"
 #include "device/kvcache/page_table_kernel.h"
 #include "device/kvcache/pool_sizing_kernel.h"
+#include "device/spec/spec_verify_kernel.h"
 
 namespace lockstep::device {
 
@@ -28,6 +29,17 @@ const std::vector<FaultInfo>& all_faults() {
        "seed 004 root cause on a page-table dump: the read walk covers every column, not ceil(L/page)"},
       {"moe_ratio_for_dense_model", "pool_sizing", kPoolSizingFaultMoeRatioForDenseModel,
        "seed 004 Patch 2: swa_full_tokens_ratio 0.15 applied to dense Gemma-4 models too"},
+      {"v1_verify_under_v2_scheduler", "spec_decode", kSpecFaultV1VerifyUnderV2,
+       "seed 004: v2 scheduler over v1's verify: both layers do the bookkeeping (output_ids, kv_committed_len, "
+       "spec_verify_ct twice; KV leaks)"},
+      {"zero_accept_leaves_verify_input", "spec_decode", kSpecFaultZeroAcceptLeavesVerify,
+       "seed 004: all drafts rejected and no request surviving leaves the verify input in spec_info"},
+      {"flat_accept_tokens_as_per_request", "spec_decode", kSpecFaultFlatAcceptTokens,
+       "seed 004: v1's flat [total_accepted] accept tokens read with v2's [bs * N] stride"},
+      {"eos_before_length", "spec_decode", kSpecFaultEosBeforeLength,
+       "spec 5.4: update_finish_state checks stop tokens before max_new_tokens (order reversed)"},
+      {"bonus_not_counted", "spec_decode", kSpecFaultBonusNotCounted,
+       "spec 5.1: v2 accept_lens without the +1 bonus token"},
   };
   return faults;
 }

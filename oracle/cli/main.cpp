@@ -107,6 +107,11 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
     nlohmann::ordered_json e{{"op", r.op},       {"seed", r.seed},          {"backend", r.backend},
                              {"fault", r.fault}, {"cases", r.cases_run},    {"failures", r.failures},
                              {"seconds", r.seconds}, {"cases_per_second", r.cases_per_second()}};
+    if (!r.stats.empty()) {
+      nlohmann::ordered_json st = nlohmann::ordered_json::object();
+      for (const auto& [k, v] : r.stats) st[k] = v;
+      e["stats"] = st;
+    }
     if (r.first_failure) {
       any_failure = true;
       const CampaignFailure& f = *r.first_failure;
@@ -119,6 +124,13 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
     if (!json) {
       fmt::print("{:<24} {:>7} cases  {:>5} failing  {:>8.1f} cases/s  seed {}{}\n", r.op, r.cases_run, r.failures,
                  r.cases_per_second(), r.seed, r.fault.empty() ? "" : "  fault " + r.fault);
+      if (!r.stats.empty()) {
+        std::string line;
+        for (const auto& [k, v] : r.stats)
+          line += v == static_cast<double>(static_cast<int64_t>(v)) ? fmt::format("  {} {}", k, static_cast<int64_t>(v))
+                                                                   : fmt::format("  {} {:.4g}", k, v);
+        fmt::print("  stats:{}\n", line);
+      }
       if (r.first_failure) {
         const CampaignFailure& f = *r.first_failure;
         fmt::print("  first failure: case {} (size {}), shrunk in {} steps ({} runs) to:\n", f.case_index, f.size,

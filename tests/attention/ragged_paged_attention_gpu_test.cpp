@@ -2,17 +2,12 @@
 // when no CUDA device is available.
 #include <gtest/gtest.h>
 
+#include "test_gpu.h"
 #include "device/core/backend.h"
 #include "oracle/campaign.h"
 
 using namespace lockstep;
 using namespace lockstep::oracle;
-
-#define LOCKSTEP_REQUIRE_GPU()                                      \
-  do {                                                              \
-    std::string why;                                                \
-    if (!device::cuda_available(&why)) GTEST_SKIP() << "no GPU: " << why; \
-  } while (0)
 
 TEST(RpaGpu, CudaMatchesReferenceOnGeneratedCases) {
   LOCKSTEP_REQUIRE_GPU();

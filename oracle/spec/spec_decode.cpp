@@ -1,0 +1,214 @@
+/// Registry entry of spec_decode: two scheduler models (reference/spec/scheduler.h) run the same
+/// command sequence in lockstep, one verifying with the reference (reference/spec/verify.h), one
+/// with the device kernels (device/spec/spec_verify.h). After every command: the violations either
+/// model reported, the invariants of both (spec §5.5, greedy equivalence, pool leak), and the first
+/// divergence between them (verify arrays of the step, then request / batch / pool state) — each a
+/// failure line naming the step, the request and the field. The run never stops on a violation.
+#include <algorithm>
+
+#include "core/error.h"
+#include "device/core/faults.h"
+#include "device/spec/spec_verify.h"
+#include "fuzz/spec/spec_decode.h"
+#include "oracle/spec/spec_decode.h"
+#include "reference/spec/verify.h"
+
+namespace lockstep::oracle {
+namespace {
+
+constexpr const char* kName = "spec_decode";
+constexpr size_t kMaxFailureLines = 24;
+
+using reference::spec::SpecScheduler;
+
+template <class T>
+std::string first_vector_diff(const char* name, const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return fmt::format("{}: size {} vs {}", name, a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return fmt::format("{}[{}]: reference {}, device {}", name, i, a[i], b[i]);
+  return "";
+}
+
+/// First difference between the step's verify results ("" when equal).
+std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) {
+  for (std::string s : {first_vector_diff("accept_index", r.accept_index, d.accept_index),
+                        first_vector_diff("accept_length", r.accept_length, d.accept_length),
+                        first_vector_diff("drafts_accepted", r.drafts_accepted, d.drafts_accepted),
+                        first_vector_diff("predict", r.predict, d.predict),
+                        first_vector_diff("num_tokens", r.num_tokens, d.num_tokens),
+                        first_vector_diff("tokens", r.tokens, d.tokens),
+                        first_vector_diff("committed_delta", r.committed_delta, d.committed_delta),
+                        first_vector_diff("verify_delta", r.verify_delta, d.verify_delta),
+                        first_vector_diff("correct_delta", r.correct_delta, d.correct_delta),
+                        first_vector_diff("freed_slots", r.freed_slots, d.freed_slots),
+                        first_vector_diff("finish_reason", r.finish_reason, d.finish_reason),
+                        first_vector_diff("finished_len", r.finished_len, d.finished_len)})
+    if (!s.empty()) return s;
+  if (r.leaves_verify_input != d.leaves_verify_input) return "spec_info after verify";
+  return "";
+}
+
+/// First difference between the two scheduler states ("" when equal).
+std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
+  if (ref.reqs().size() != dev.reqs().size())
+    return fmt::format("requests: reference {}, device {}", ref.reqs().size(), dev.reqs().size());
+  for (size_t i = 0; i < ref.reqs().size(); ++i) {
+    const reference::spec::Req& a = ref.reqs()[i];
+    const reference::spec::Req& b = dev.reqs()[i];
+    auto f = [&](const char* field, auto x, auto y) {
+      return x == y ? std::string() : fmt::format("req {} {}: reference {}, device {}", i, field, x, y);
+    };
+    for (std::string s : {first_vector_diff("output_ids", a.output_ids, b.output_ids),
+                          f("kv_committed_len", a.kv_committed_len, b.kv_committed_len),
+                          f("kv_allocated_len", a.kv_allocated_len, b.kv_allocated_len),
+                          f("spec_verify_ct", a.spec_verify_ct, b.spec_verify_ct),
+                          f("spec_num_correct_drafts", a.spec_num_correct_drafts, b.spec_num_correct_drafts),
+                          f("finished_reason", enum_name(a.finished_reason), enum_name(b.finished_reason)),
+                          f("finished_len", a.finished_len, b.finished_len), f("is_retracted", a.is_retracted, b.is_retracted),
+                          f("req_pool_idx", a.req_pool_idx, b.req_pool_idx)})
+      if (!s.empty()) return s.rfind("req ", 0) == 0 ? s : fmt::format("req {} {}", i, s);
+  }
+  if (ref.batches().size() != dev.batches().size())
+    return fmt::format("batches: reference {}, device {}", ref.batches().size(), dev.batches().size());
+  for (size_t i = 0; i < ref.batches().size(); ++i) {
+    const auto& a = ref.batches()[i];
+    const auto& b = dev.batches()[i];
+    for (std::string s : {first_vector_diff("reqs", a.reqs, b.reqs), first_vector_diff("seq_lens", a.seq_lens, b.seq_lens),
+                          first_vector_diff("req_pool_indices", a.req_pool_indices, b.req_pool_indices)})
+      if (!s.empty()) return fmt::format("batch {} {}", i, s);
+    if (a.spec_info != b.spec_info)
+      return fmt::format("batch {} spec_info: reference {}, device {}", i, reference::spec::spec_info_name(a.spec_info),
+                         reference::spec::spec_info_name(b.spec_info));
+  }
+  if (ref.pool_counters().available != dev.pool_counters().available)
+    return fmt::format("pool available: reference {}, device {}", ref.pool_counters().available,
+                       dev.pool_counters().available);
+  return "";
+}
+
+class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
+ public:
+  std::string name() const override { return kName; }
+  std::string summary() const override {
+    return "speculative-decoding scheduler (topk=1 chains, greedy verify, v1/v2 bookkeeping, merge/filter/abort/"
+           "retract) under stateful command-sequence fuzzing";
+  }
+  rc::Gen<SpecDecodeCase> typed_generator() const override { return fuzz::gen_spec_case(); }
+
+  Record run_one_typed(const SpecDecodeCase& c, const std::string& which, const RunOptions& options) const override {
+    validate(c);
+    SpecScheduler s(c, spec_verifier(which, options));
+    for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
+    return to_record(s.outputs());
+  }
+
+  LockstepResult run_typed(const SpecDecodeCase& c, const RunOptions& options) const override {
+    LockstepResult res;
+    Report& rep = res.report;
+    rep.op = kName;
+    rep.case_string = canonical_string(kName, c);
+    rep.backend = enum_name(options.backend);
+    rep.fault = options.fault;
+    try {
+      validate(c);
+    } catch (const Error& e) {
+      rep.error = std::string("invalid case: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    const SpecDecodeCase before = c;
+    SpecLockstep ls(c, options);
+    size_t dropped = 0;
+    try {
+      for (int64_t i = 0; i < c.num_commands(); ++i) {
+        for (const std::string& line : ls.step(c.command(i), i)) {
+          if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
+          else ++dropped;
+        }
+      }
+    } catch (const Error& e) {
+      rep.error = std::string("device: ") + e.what();
+      rep.fail(rep.error);
+      return res;
+    }
+    if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
+    const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
+    res.reference_outputs = to_record(ro);
+    res.device_outputs = to_record(dvo);
+    const std::string changed = first_difference(before, c);
+    if (!changed.empty()) {
+      rep.inputs_modified = true;
+      rep.modified_field = changed;
+      rep.fail("device run modified input " + changed);
+    }
+    for_each_field(ro, [&](const char* name, auto& f) {
+      using F = std::decay_t<decltype(f)>;
+      if constexpr (std::is_same_v<F, Tensor>) {
+        const auto* other = res.device_outputs.find(name);
+        rep.outputs.push_back(compare_tensor(name, f, std::get<Tensor>(*other), Tolerance{}));
+        if (!rep.outputs.back().passed) rep.fail(std::string(name) + ": " + rep.outputs.back().failure);
+      }
+    });
+    if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
+      std::string cmds;
+      for (int64_t i = 0; i < c.num_commands(); ++i) {
+        cmds += i ? " | " : "";
+        cmds += c.command(i).describe();
+      }
+      rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
+    }
+    const reference::spec::SpecStats& st = ls.reference().stats();
+    rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
+    rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
+    rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
+    rep.stats.emplace_back("accepted_drafts", static_cast<double>(st.accepted_drafts));
+    if (st.verifies > 0)
+      rep.stats.emplace_back("mean_accept_length",
+                             static_cast<double>(st.accepted_drafts + st.verifies) / static_cast<double>(st.verifies));
+    rep.stats.emplace_back("zero_accept_verifies", static_cast<double>(st.zero_accept_verifies));
+    rep.stats.emplace_back("zero_accept_steps", static_cast<double>(st.zero_accept_steps));
+    rep.stats.emplace_back("length_over_stop", static_cast<double>(st.length_over_stop));
+    rep.stats.emplace_back("oom_skips", static_cast<double>(st.oom_skips));
+    return res;
+  }
+
+};
+
+}  // namespace
+
+reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
+  if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); };
+  if (which == "device") {
+    const device::SpecDeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+    return [dopt](const SpecVerifyInputs& in) { return device::spec_verify(in, dopt); };
+  }
+  throw Error("--backend", which, "must be reference or device");
+}
+
+SpecLockstep::SpecLockstep(const SpecDecodeCase& c, const RunOptions& options)
+    : ref_(c, spec_verifier("reference", options)), dev_(c, spec_verifier("device", options)) {
+  device::require_backend(options.backend);
+}
+
+std::vector<std::string> SpecLockstep::step(const SpecCommand& cmd, int64_t i) {
+  std::vector<std::string> out;
+  const std::string desc = cmd.describe();
+  for (const std::string& s : ref_.apply(cmd, i)) out.push_back("reference: " + s);
+  for (const std::string& s : dev_.apply(cmd, i)) out.push_back("device: " + s);
+  for (const std::string& s : ref_.check_invariants(i, desc)) out.push_back("reference: " + s);
+  for (const std::string& s : dev_.check_invariants(i, desc)) out.push_back("device: " + s);
+  if (diverged_) return out;
+  std::string d;
+  if (cmd.kind == SpecCommandKind::decode && ref_.last_bs() > 0 && ref_.last_bs() == dev_.last_bs())
+    d = verify_diff(ref_.last_verify(), dev_.last_verify());
+  d = d.empty() ? state_diff(ref_, dev_) : "verify " + d;
+  if (!d.empty()) {
+    diverged_ = true;
+    out.push_back(fmt::format("lockstep: step {} {}: {}", i, desc, d));
+  }
+  return out;
+}
+
+std::unique_ptr<Op> make_spec_decode_op() { return std::make_unique<SpecDecodeOp>(); }
+
+}  // namespace lockstep::oracle

@@ -1,0 +1,35 @@
+#pragma once
+/// The lockstep driver of spec_decode, shared by the registry entry and the rapidcheck state-machine
+/// suite: two scheduler models fed the same commands, one verifying with the reference
+/// (reference/spec/verify.h), one with the device kernels (device/spec/spec_verify.h).
+#include <string>
+#include <vector>
+
+#include "core/spec/spec_decode.h"
+#include "oracle/op.h"
+#include "reference/spec/scheduler.h"
+
+namespace lockstep::oracle {
+
+class SpecLockstep {
+ public:
+  /// Throws Error for an unknown fault or an unavailable backend.
+  SpecLockstep(const SpecDecodeCase& c, const RunOptions& options);
+  /// Applies command `i` to both models. Returns the failure lines: violations either model reported
+  /// while applying it, the invariants of both afterwards, and (until the first one) the divergence
+  /// between them — verify arrays of the step, then request / batch / pool state. Never throws on a
+  /// violation.
+  std::vector<std::string> step(const SpecCommand& cmd, int64_t i);
+  const reference::spec::SpecScheduler& reference() const { return ref_; }
+  const reference::spec::SpecScheduler& device() const { return dev_; }
+
+ private:
+  reference::spec::SpecScheduler ref_;
+  reference::spec::SpecScheduler dev_;
+  bool diverged_ = false;
+};
+
+/// The verify function of one side ("reference" or "device") for `options`.
+reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options);
+
+}  // namespace lockstep::oracle

@@ -1,0 +1,134 @@
+#pragma once
+/// The speculative-decoding scheduler model (spec §5; seed 004): requests, batches, prefill,
+/// non-speculative decode, topk = 1 chain speculative decode with the v1 or v2 result path, merge /
+/// filter, abort, retract, KV allocation and release into a pool (reference/spec/pool.h).
+///
+/// Decisions (pinned by tests/spec/spec_decode_test.cpp):
+/// * One decode command = one scheduler step of one batch: allocation (`prepare_for_decode`), the
+///   target forward (toy model), the verify + bookkeeping (the injected SpecVerifyFn: the reference
+///   verify, or the device kernels), then result application and KV release of finished requests.
+/// * v1 filters finished requests out of the batch before the step (upstream
+///   `update_running_batch`). v2 does not (overlap: requests that finished in the previous step's
+///   results are still in the launched batch and settle nothing — kSpecSkip).
+/// * Allocation: prefill takes len(origin) + len(output) tokens. Plain decode: +1 per request.
+///   v1: +N verify slots per request, the rejected ones freed after verify (kv_allocated_len =
+///   kv_committed_len). v2: x = kv_committed_len + 2A - kv_allocated_len with A = N (topk = 1),
+///   kv_allocated_len += x, kv_committed_len untouched until results resolve. A step whose
+///   allocation does not fit in the pool is skipped whole (counted in stats as oom_skips).
+/// * Release on finish (`release_kv_cache`): the committed part and the over-allocation
+///   [kv_committed_len, kv_allocated_len) go back to the pool (no tree cache in this model);
+///   kv_committed_freed and kv_overallocated_freed become true together.
+/// * Retract frees all of the request's KV and puts it back in the waiting queue (is_retracted);
+///   a later prefill re-prefills origin + output_ids. Abort sets to_finish: a waiting request
+///   finishes at once, a running one at its next finish check.
+/// * A batch left without requests (filter, retract, v1's pre-step filter) is dropped.
+/// * `merge`/`filter` require spec_info to be a draft input (or idle / none): upstream's
+///   EagleVerifyInput has neither method (AttributeError). Here that is a reported violation and
+///   the batch operation is skipped — the simulator never crashes on it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/spec/spec_decode.h"
+#include "reference/spec/pool.h"
+#include "reference/spec/toy_model.h"
+
+namespace lockstep::reference::spec {
+
+enum class SpecInfoKind : int { none = 0, draft_input = 1, verify_input = 2, draft_extend_input = 3, idle = 4 };
+
+struct Req {
+  int64_t rid = 0;
+  std::vector<int64_t> origin_input_ids;
+  std::vector<int64_t> output_ids;  ///< append-only (raw in v2: may run past the stop token)
+  int64_t max_new_tokens = 1;
+  int64_t stop_token_id = -1;
+  int64_t eos_token_id = -1;
+  int64_t kv_committed_len = 0;
+  int64_t kv_allocated_len = 0;
+  int64_t spec_verify_ct = 0;
+  int64_t spec_num_correct_drafts = 0;
+  SpecFinishReason finished_reason = SpecFinishReason::none;
+  int64_t finished_len = -1;
+  bool to_finish_abort = false;
+  bool is_retracted = false;
+  bool prefilled = false;  ///< holds KV (prefilled and neither retracted nor released)
+  bool kv_committed_freed = false;
+  bool kv_overallocated_freed = false;
+  int64_t req_pool_idx = -1;
+  int64_t last_step_start = 0;  ///< len(output_ids) before the latest step that appended
+
+  bool finished() const { return finished_reason != SpecFinishReason::none; }
+  /// output_ids[:finished_len] when set, else output_ids.
+  std::vector<int64_t> visible_output() const;
+};
+
+struct Batch {
+  std::vector<int64_t> reqs;  ///< indices into SpecScheduler::reqs()
+  std::vector<int64_t> seq_lens;
+  std::vector<int64_t> req_pool_indices;
+  SpecInfoKind spec_info = SpecInfoKind::none;
+};
+
+using SpecVerifyFn = std::function<SpecVerifyResult(const SpecVerifyInputs&)>;
+
+struct SpecStats {
+  int64_t verifies = 0;          ///< (request, step) pairs verified
+  int64_t accepted_drafts = 0;   ///< sum of c over verifies
+  int64_t zero_accept_verifies = 0;
+  int64_t zero_accept_steps = 0; ///< decode steps in which every request accepted no draft
+  int64_t decode_steps = 0;
+  int64_t oom_skips = 0;
+  int64_t length_over_stop = 0;  ///< v2 finishes where LENGTH masked an earlier stop token (spec §5.4 edge)
+};
+
+class SpecScheduler {
+ public:
+  /// `verify` runs greedy verify + bookkeeping for the speculative paths (unused for plain).
+  SpecScheduler(const SpecDecodeCase& c, SpecVerifyFn verify);
+
+  /// Applies command `step` of the case; returns the violations found while applying it.
+  std::vector<std::string> apply(const SpecCommand& cmd, int64_t step);
+  /// Invariants between steps (spec §5.5) plus greedy equivalence; each line names step, request, field.
+  std::vector<std::string> check_invariants(int64_t step, const std::string& cmd) const;
+
+  const std::vector<Req>& reqs() const { return reqs_; }
+  const std::vector<Batch>& batches() const { return batches_; }
+  const std::vector<int64_t>& waiting() const { return waiting_; }
+  PoolCounters pool_counters() const { return pool_->counters(); }
+  /// Verify result of the latest decode step (empty bs when the latest command was not a decode).
+  const SpecVerifyResult& last_verify() const { return last_verify_; }
+  int64_t last_bs() const { return last_bs_; }
+  const SpecStats& stats() const { return stats_; }
+  SpecDecodeOutputs outputs() const;
+  /// The unstopped greedy stream of request `r` (at least `n` tokens).
+  std::vector<int64_t> greedy_stream(int64_t r, int64_t n) const;
+
+ private:
+  void prefill(int64_t max_reqs);
+  std::vector<std::string> decode(Batch& batch, const SpecCommand& cmd, int64_t step);
+  void release(Req& r);
+  /// One target token (prefill, plain decode): append, then update_finish_state(1).
+  void append_token(Req& r, int64_t tok);
+  void remove_from_batch(Batch& b, size_t slot);
+  int64_t uncached() const;
+
+  SpecDecodeCase case_;
+  SpecVerifyFn verify_;
+  ToyTarget target_;
+  std::unique_ptr<KvPool> pool_;
+  std::vector<Req> reqs_;
+  std::vector<int64_t> waiting_;
+  std::vector<Batch> batches_;
+  std::vector<bool> req_slots_;  ///< req_to_token pool slots (true = taken)
+  SpecVerifyResult last_verify_;
+  int64_t last_bs_ = 0;
+  std::vector<int64_t> accept_trace_;
+  SpecStats stats_;
+};
+
+const char* spec_info_name(SpecInfoKind k);
+
+}  // namespace lockstep::reference::spec
