@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "device/attention/ragged_paged_attention_launch.h"
+#include "device/core/cuda_scratch.h"
 
 namespace lockstep::device {
 namespace {
@@ -21,35 +22,11 @@ __global__ void rpa_cache_kernel(RpaCacheParams<T> params, int64_t items) {
     rpa_cache_update_item(params, e);
 }
 
-/// Device buffers released on scope exit; the first CUDA error is kept.
-struct Scratch {
-  std::vector<void*> ptrs;
-  cudaError_t err = cudaSuccess;
-  template <class U>
-  U* upload(const U* host, int64_t n) {
-    if (!host || n <= 0 || err != cudaSuccess) return nullptr;
-    void* d = nullptr;
-    err = cudaMalloc(&d, sizeof(U) * n);
-    if (err != cudaSuccess) return nullptr;
-    ptrs.push_back(d);
-    err = cudaMemcpy(d, host, sizeof(U) * n, cudaMemcpyHostToDevice);
-    return static_cast<U*>(d);
-  }
-  template <class U>
-  void download(U* host, const U* dev, int64_t n) {
-    if (!host || !dev || n <= 0 || err != cudaSuccess) return;
-    err = cudaMemcpy(host, dev, sizeof(U) * n, cudaMemcpyDeviceToHost);
-  }
-  ~Scratch() {
-    for (void* p : ptrs) cudaFree(p);
-  }
-};
-
 }  // namespace
 
 template <class T>
 std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host_cache, const RpaSizes& n) {
-  Scratch s;
+  CudaScratch s;
   RpaParams<T> a = host;
   a.q = s.upload(host.q, n.q);
   a.k = s.upload(host.k, n.kv_new);
