@@ -23,7 +23,7 @@ std::string check_batching_rule(const fuzz::BatchingRule<Case, Outputs>& rule,
   if (rule.leading_shape) {
     const Shape lead = rule.leading_shape(batched);
     for_each_field(all, [&](const char* name, const Tensor& t) {
-      if (!failure.empty() || t.empty() && t.rank() <= 1) return;  // absent or empty-by-layout outputs
+      if (!failure.empty() || (t.empty() && t.rank() <= 1)) return;  // absent or empty-by-layout outputs
       const bool ok = t.rank() >= lead.size() && Shape(t.shape().begin(), t.shape().begin() + lead.size()) == lead;
       if (!ok) failure = fmt::format("output {} {} does not start with the extra dims {}", name, t.describe(),
                                      shape_str(lead));

@@ -8,6 +8,8 @@ const std::vector<std::unique_ptr<Op>>& registry() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
     v.push_back(make_ragged_paged_attention_op());
+    v.push_back(make_segment_seqlens_offsets_op());
+    v.push_back(make_nsa_metadata_op());
     return v;
   }();
   return ops;

@@ -88,5 +88,7 @@ const Op& find_op(const std::string& name);
 
 /// Op factories (one per op file).
 std::unique_ptr<Op> make_ragged_paged_attention_op();
+std::unique_ptr<Op> make_segment_seqlens_offsets_op();
+std::unique_ptr<Op> make_nsa_metadata_op();
 
 }  // namespace lockstep::oracle
