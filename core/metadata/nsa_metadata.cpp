@@ -49,23 +49,29 @@ void validate(const NsaCase& c) {
           "case.page_table", c.page_table.describe(), fmt::format("must be i32 of shape ({}, W)", bs));
   require(c.page_table.dim(1) <= 1 << 16, "case.page_table", c.page_table.describe(), "W must be <= 65536");
   auto pt = c.page_table.span<int32_t>();
-  for (size_t i = 0; i < pt.size(); ++i)
-    require(pt[i] >= 0, fmt::format("case.page_table[{}][{}]", i / c.page_table.dim(1), i % c.page_table.dim(1)),
-            pt[i], "token slots must be >= 0");
+  for (size_t i = 0; i < pt.size(); ++i) {
+    if (pt[i] < 0)
+      throw Error(fmt::format("case.page_table[{}][{}]", i / c.page_table.dim(1), i % c.page_table.dim(1)),
+                  std::to_string(pt[i]), "token slots must be >= 0");
+  }
 
+  // Per-request checks build their messages only on failure (validation runs on every call).
+  auto seq_error = [&](int64_t r, const std::string& reason) {
+    return Error(fmt::format("case.seq_lens[{}]", r), std::to_string(c.seq_lens.get_int(r)), reason);
+  };
   int64_t n = 0, cache_sum = 0, nsa_sum = 0;
   for (int64_t r = 0; r < bs; ++r) {
     const int64_t seq = c.seq_lens.get_int(r), qo = c.qo_len(r), kv = c.kv_len(r);
-    require(seq >= 0, fmt::format("case.seq_lens[{}]", r), seq, fmt::format("request {}: negative length", r));
-    if (c.mode == NsaMode::draft_extend)
-      require(qo >= 0, fmt::format("case.extend_lens[{}]", r), qo, fmt::format("request {}: negative length", r));
-    require(kv >= qo, fmt::format("case.seq_lens[{}]", r), seq,
-            fmt::format("request {} has kv_len {} < qo_len {} (its expanded key lengths would be <= 0)", r, kv, qo));
+    if (seq < 0) throw seq_error(r, fmt::format("request {}: negative length", r));
+    if (qo < 0)
+      throw Error(fmt::format("case.extend_lens[{}]", r), std::to_string(qo), fmt::format("request {}: negative length", r));
+    if (kv < qo)
+      throw seq_error(r, fmt::format("request {} has kv_len {} < qo_len {} (its expanded key lengths would be <= 0)",
+                                     r, kv, qo));
     n += qo;
     cache_sum += kv;
     nsa_sum += qo * std::min<int64_t>(kv, c.topk);  // bound on the clamped sum
-    require(cache_sum <= kInt32Max && nsa_sum <= kInt32Max, fmt::format("case.seq_lens[{}]", r), seq,
-            "cumulative lengths overflow int32");
+    if (cache_sum > kInt32Max || nsa_sum > kInt32Max) throw seq_error(r, "cumulative lengths overflow int32");
   }
   require(n <= c.max_tokens, "case.max_tokens", c.max_tokens,
           fmt::format("smaller than the expanded token count {}", n));

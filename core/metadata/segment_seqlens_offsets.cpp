@@ -16,8 +16,10 @@ void check_ids(const Tensor& ids, const std::string& name) {
   require(ids.numel() <= kMaxElements, field, ids.describe(), "too many elements");
   require(ids.dim(ids.rank() - 1) <= kMaxTokens, field, ids.describe(), "too many tokens per row");
   auto v = ids.span<int32_t>();
-  for (size_t i = 0; i < v.size(); ++i)
-    require(v[i] >= 0, fmt::format("{}[{}]", field, i), v[i], "segment ids must be >= 0 (0 = padding)");
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] < 0)
+      throw Error(fmt::format("{}[{}]", field, i), std::to_string(v[i]), "segment ids must be >= 0 (0 = padding)");
+  }
 }
 
 void check_pos(const Tensor& pos, const Tensor& ids, const std::string& pos_name, const std::string& ids_name) {

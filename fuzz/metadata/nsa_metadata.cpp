@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "fuzz/core/data.h"
+#include "fuzz/core/pick.h"
 
 namespace lockstep::fuzz {
 namespace {
@@ -21,14 +22,14 @@ Tensor rows_of(const Tensor& t, int64_t first, int64_t n) {
 rc::Gen<NsaCase> gen_nsa_case() {
   return rc::gen::exec([] {
     NsaCase c;
-    c.mode = *rc::gen::element(NsaMode::decode, NsaMode::target_verify, NsaMode::draft_extend);
+    c.mode = pick({NsaMode::decode, NsaMode::target_verify, NsaMode::draft_extend});
     c.topk = *rc::gen::weightedOneOf<int64_t>(
-        {{3, rc::gen::inRange<int64_t>(1, 9)}, {1, rc::gen::inRange<int64_t>(9, 300)}, {1, rc::gen::just<int64_t>(2048)}});
+        {{3, rc::gen::inRange<int64_t>(1, 9)}, {1, rc::gen::inRange<int64_t>(1, 300)}, {1, rc::gen::just<int64_t>(2048)}});
     c.draft_tokens = c.mode == NsaMode::target_verify ? *rc::gen::inRange<int64_t>(1, 9) : 0;
-    c.page_size = *rc::gen::element<int64_t>(1, 1, 2, 4, 16);
-    c.block_tokens = *rc::gen::element<int64_t>(1, 2, 3, 7, 32, 128, 256);
+    c.page_size = pick<int64_t>({1, 2, 4, 16});
+    c.block_tokens = pick<int64_t>({128, 1, 2, 3, 7, 32, 256});
     const int64_t bs = *rc::gen::weightedOneOf<int64_t>(
-        {{1, rc::gen::just<int64_t>(0)}, {6, rc::gen::inRange<int64_t>(1, 9)}, {2, rc::gen::inRange<int64_t>(9, 41)}});
+        {{1, rc::gen::just<int64_t>(0)}, {6, rc::gen::inRange<int64_t>(1, 9)}, {2, rc::gen::inRange<int64_t>(1, 41)}});
     std::vector<int32_t> seq(bs), ext(bs);
     int64_t n = 0;
     for (int64_t r = 0; r < bs; ++r) {
@@ -37,7 +38,7 @@ rc::Gen<NsaCase> gen_nsa_case() {
                    : 0;
       const int32_t need = c.mode == NsaMode::decode ? 1 : ext[r];  // kv_len >= qo_len (decision 6)
       seq[r] = need + *rc::gen::weightedOneOf<int32_t>(
-                          {{1, rc::gen::just(0)}, {4, rc::gen::inRange(0, 40)}, {1, rc::gen::inRange(40, 5000)}});
+                          {{1, rc::gen::just(0)}, {4, rc::gen::inRange(0, 40)}, {1, rc::gen::inRange(0, 5000)}});
       n += c.mode == NsaMode::decode ? 1 : c.mode == NsaMode::target_verify ? c.draft_tokens : ext[r];
     }
     c.seq_lens = Tensor::from<int32_t>({bs}, seq);

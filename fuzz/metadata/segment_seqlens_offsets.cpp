@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "fuzz/core/data.h"
+#include "fuzz/core/pick.h"
 #include "reference/metadata/segment_seqlens_offsets.h"
 
 namespace lockstep::fuzz {
@@ -112,24 +113,33 @@ SegmentSeqlensCase materialize(const SegmentSpec& spec) {
 rc::Gen<SegmentSpec> gen_segment_spec() {
   return rc::gen::exec([] {
     SegmentSpec s;
-    s.layout = *rc::gen::weightedOneOf<QkvLayout>({{4, rc::gen::just(QkvLayout::thd)}, {1, rc::gen::just(QkvLayout::bshd)}});
-    s.mask = *rc::gen::element(AttnMask::no_mask, AttnMask::padding, AttnMask::causal, AttnMask::padding_causal,
-                               AttnMask::causal_bottom_right, AttnMask::padding_causal_bottom_right);
+    s.layout = pick({QkvLayout::thd, QkvLayout::thd, QkvLayout::thd, QkvLayout::bshd});
+    s.mask = pick({AttnMask::padding, AttnMask::no_mask, AttnMask::causal, AttnMask::padding_causal,
+                   AttnMask::causal_bottom_right, AttnMask::padding_causal_bottom_right});
     s.max_segments = *rc::gen::inRange(1, 7);
     s.batch = *rc::gen::inRange(1, 4);
-    s.q_tokens = *rc::gen::weightedOneOf<int32_t>({{1, rc::gen::just(0)}, {6, rc::gen::inRange(1, 17)}, {2, rc::gen::inRange(17, 48)}});
-    s.self_attention = *rc::gen::weightedOneOf<bool>({{2, rc::gen::just(true)}, {1, rc::gen::just(false)}});
+    s.q_tokens = *rc::gen::weightedOneOf<int32_t>({{1, rc::gen::just(0)}, {6, rc::gen::inRange(1, 17)}, {2, rc::gen::inRange(1, 48)}});
+    s.self_attention = pick({true, true, false});
     s.kv_tokens = s.self_attention ? s.q_tokens : *rc::gen::inRange(0, 33);
     s.extra = pick_extra_dims();
     const int32_t n = static_cast<int32_t>(s.extra.size());
-    auto pos_dims = [n] {
-      return *rc::gen::weightedOneOf<int32_t>({{1, rc::gen::just(-1)}, {2, rc::gen::just(0)}, {1, rc::gen::inRange(0, n + 1)}});
+    auto pos_dims = [n] {  // generated | unbatched (B, T) | batched over all | over some trailing extra dims
+      switch (pick({0, 1, 1, 2, 3, 3})) {
+        case 0: return -1;
+        case 1: return 0;
+        case 2: return n;
+        default: {
+          std::vector<int32_t> dims;
+          for (int32_t d = 0; d <= n; ++d) dims.push_back(d);
+          return *shrinkable_element(dims);
+        }
+      }
     };
     s.q_pos_dims = pos_dims();
     s.kv_pos_dims = pos_dims();
     s.pos_kind = *rc::gen::inRange(0, 4);
     s.segments = *rc::gen::inRange(1, s.max_segments + 2);
-    s.odd_ids = *rc::gen::weightedOneOf<int32_t>({{6, rc::gen::just(0)}, {1, rc::gen::just(1)}, {1, rc::gen::just(2)}});
+    s.odd_ids = pick({0, 0, 0, 0, 0, 0, 1, 2});
     s.data_seed = *rc::gen::arbitrary<uint64_t>();
     return s;
   });

@@ -6,6 +6,7 @@
 #include "device/metadata/nsa_metadata.h"
 #include "fuzz/metadata/nsa_metadata.h"
 #include "fuzz/metadata/segment_seqlens_offsets.h"
+#include "oracle/campaign.h"
 #include "oracle/op.h"
 #include "reference/metadata/segment_seqlens_offsets.h"
 
@@ -61,4 +62,60 @@ RC_GTEST_PROP(NsaMetadata, ClampedLengthsAndPrefixSums, ()) {
     RC_ASSERT(k == std::min<int64_t>(e, c.topk));
     RC_ASSERT(o.nsa_cu_seqlens_k.get_int(t + 1) - o.nsa_cu_seqlens_k.get_int(t) == k);
   }
+}
+
+TEST(MetadataGenerators, SegmentCasesReachTheEdges) {
+  const auto& op = oracle::find_op("segment_seqlens_offsets");
+  int bshd = 0, cross = 0, generated = 0, unbatched_pos = 0, partial_pos = 0, zero_extra = 0, more_runs = 0;
+  int masks[6] = {};
+  for (int64_t i = 0; i < 1000; ++i) {
+    const std::any a = oracle::campaign_case(op, 1, i).value();
+    const auto& c = std::any_cast<const SegmentSeqlensCase&>(a);
+    bshd += c.layout == QkvLayout::bshd;
+    cross += c.q_tokens() != c.kv_tokens();
+    generated += c.q_segment_pos.rank() == 0;
+    masks[static_cast<int>(c.mask)]++;
+    zero_extra += c.num_slices() == 0;
+    const int64_t ps = segment_pos_slices(c.q_segment_pos);
+    unbatched_pos += c.num_slices() >= 2 && c.q_segment_pos.rank() == 2;
+    partial_pos += c.q_segment_pos.rank() > 2 && ps < c.num_slices();
+    if (c.layout == QkvLayout::thd) {
+      const auto o = reference::segment_seqlens_offsets(c);
+      const int64_t S = c.max_segments_per_seq;
+      for (int64_t k = S; k < o.q_offsets.numel(); k += S + 1) more_runs += o.q_offsets.get_int(k) != -1;
+    }
+  }
+  for (int m : masks) EXPECT_GT(m, 50);
+  EXPECT_GT(bshd, 50);
+  EXPECT_GT(cross, 100);
+  EXPECT_GT(generated, 100);
+  EXPECT_GT(zero_extra, 10);
+  EXPECT_GT(unbatched_pos, 50);  // seed 002: batched ids with unbatched positions
+  EXPECT_GT(partial_pos, 10);    // positions batched over some trailing extra dims only
+  EXPECT_GT(more_runs, 10);      // more runs than segment slots
+}
+
+TEST(MetadataGenerators, NsaCasesReachTheEdges) {
+  const auto& op = oracle::find_op("nsa_metadata");
+  int empty_req = 0, clamped = 0, spare = 0, no_reqs = 0, boundary_in_block = 0, modes[3] = {};
+  for (int64_t i = 0; i < 1000; ++i) {
+    const std::any a = oracle::campaign_case(op, 1, i).value();
+    const auto& c = std::any_cast<const NsaCase&>(a);
+    modes[static_cast<int>(c.mode)]++;
+    no_reqs += c.bs() == 0;
+    int64_t n = 0;
+    for (int64_t r = 0; r < c.bs(); ++r) {
+      empty_req += c.qo_len(r) == 0;
+      clamped += c.kv_len(r) > c.topk;
+      if (n % c.block_tokens != 0) ++boundary_in_block;
+      n += c.qo_len(r);
+    }
+    spare += c.max_tokens > n;
+  }
+  for (int m : modes) EXPECT_GT(m, 200);
+  EXPECT_GT(no_reqs, 10);
+  EXPECT_GT(empty_req, 50);
+  EXPECT_GT(clamped, 200);
+  EXPECT_GT(spare, 100);
+  EXPECT_GT(boundary_in_block, 200);
 }
