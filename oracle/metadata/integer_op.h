@@ -33,28 +33,13 @@ class IntegerMetadataOp final : public TypedOp<Case> {
   LockstepResult run_typed(const Case& c, const RunOptions& options) const override {
     LockstepResult res;
     Report& rep = res.report;
-    rep.op = name_;
-    rep.case_string = canonical_string(name_, c);
-    rep.backend = enum_name(options.backend);
-    rep.fault = options.fault;
+    rep = start_report(name_, c, options);
     const device::MetadataOptions dopt = device_options(options);
     device::require_backend(options.backend);
     Outputs ref, dev;
-    try {
-      ref = ref_(c);
-    } catch (const Error& e) {
-      rep.error = std::string("invalid case: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = ref_(c); })) return res;
     const Case before = c;
-    try {
-      dev = dev_(c, dopt);
-    } catch (const Error& e) {
-      rep.error = std::string("device: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = dev_(c, dopt); })) return res;
     res.reference_outputs = to_record(ref);
     res.device_outputs = to_record(dev);
     const std::string changed = first_difference(before, c);
