@@ -1,5 +1,9 @@
 // Properties of the metadata ops (ctest label: property): device == reference exactly on generated cases,
 // and invariants of the outputs that hold independently of the reference.
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -8,6 +12,7 @@
 #include "fuzz/metadata/segment_seqlens_offsets.h"
 #include "oracle/campaign.h"
 #include "oracle/op.h"
+#include "oracle/replay.h"
 #include "reference/metadata/segment_seqlens_offsets.h"
 
 using namespace lockstep;
@@ -118,4 +123,38 @@ TEST(MetadataGenerators, NsaCasesReachTheEdges) {
   EXPECT_GT(clamped, 200);
   EXPECT_GT(spare, 100);
   EXPECT_GT(boundary_in_block, 200);
+}
+
+TEST(MetadataGenerators, EdgeShapesRoundTripThroughADump) {
+  // Zero-sized extra dims, absent (generated) positions, BSHD's empty offsets, bs = 0, W = 0: the dump
+  // written for such a case replays to the identical report.
+  const auto dir = (std::filesystem::temp_directory_path() / ("lockstep-metadata-dumps-" + std::to_string(::getpid())))
+                       .string();
+  auto edge_kind = [](const std::any& a) -> int {  // -1: not an edge shape
+    if (const auto* c = std::any_cast<SegmentSeqlensCase>(&a)) {
+      if (c->num_slices() == 0) return 0;
+      if (c->layout == QkvLayout::bshd) return 1;
+      if (c->q_segment_pos.rank() == 0 && c->kv_segment_pos.rank() == 0) return 2;
+      return -1;
+    }
+    const auto& n = std::any_cast<const NsaCase&>(a);
+    return n.bs() == 0 ? 3 : n.width() == 0 ? 4 : n.mode == NsaMode::draft_extend ? 5 : -1;
+  };
+  int dumped[6] = {};
+  for (const char* name : {"segment_seqlens_offsets", "nsa_metadata"}) {
+    const auto& op = oracle::find_op(name);
+    for (int64_t i = 0; i < 1000; ++i) {
+      const std::any c = oracle::campaign_case(op, 3, i).value();
+      const int kind = edge_kind(c);
+      if (kind < 0 || dumped[kind] >= 3) continue;
+      ++dumped[kind];
+      const auto result = op.run(c, {});
+      const std::string path = oracle::write_failure_dump(op, c, result, dir, fmt::format("{}-{}", name, i), {});
+      const auto rep = oracle::replay_file(path);
+      EXPECT_TRUE(rep.identical) << path << "\n" << rep.stored_report_json;
+      EXPECT_EQ(rep.result.report.case_string, op.case_string(c));
+    }
+  }
+  for (int d : dumped) EXPECT_EQ(d, 3);
+  std::filesystem::remove_all(dir);
 }

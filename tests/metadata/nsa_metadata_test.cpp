@@ -146,3 +146,11 @@ TEST(NsaMetadata, OtherValidationErrors) {
   c = make(NsaMode::target_verify, {3}, 1);
   EXPECT_THROW(validate(c), Error);  // draft_tokens 0
 }
+
+TEST(NsaMetadata, GoldenIndexerDocstringExpansion) {
+  // Upstream-stated (_cal_indexer_k_start_end docstring, extend): extend_seq_len [3,2], seq_lens [10,4] ->
+  // ke - ks = seqlens_expanded [8,9,10,3,4]; the same expansion as draft_extend.
+  NsaCase c = make(NsaMode::draft_extend, {10, 4}, 5);
+  c.extend_lens = Tensor::from<int32_t>({2}, {3, 2});
+  EXPECT_EQ(vals(run(c).seqlens_expanded), (V{8, 9, 10, 3, 4}));
+}
