@@ -26,6 +26,13 @@ std::vector<int32_t> make_ids(SplitMix& rng, int64_t T, const SegmentSpec& spec)
   return ids;
 }
 
+/// One BSHD row: ones, then padding.
+std::vector<int32_t> make_bshd_ids(SplitMix& rng, int64_t T) {
+  std::vector<int32_t> ids(static_cast<size_t>(T), 0);
+  std::fill(ids.begin(), ids.begin() + rng.below(T + 1), 1);
+  return ids;
+}
+
 std::vector<int32_t> make_pos(SplitMix& rng, const std::vector<int32_t>& ids, int32_t kind, bool kv) {
   std::vector<int32_t> p(ids.size());
   const int64_t T = static_cast<int64_t>(ids.size());
@@ -70,19 +77,14 @@ SegmentSeqlensCase materialize(const SegmentSpec& spec) {
   const int64_t Tq = spec.q_tokens, Tk = spec.self_attention ? spec.q_tokens : spec.kv_tokens;
   std::vector<std::vector<int32_t>> qi, ki;
   for (int64_t r = 0; r < E * B; ++r) {
-    qi.push_back(spec.layout == QkvLayout::bshd ? std::vector<int32_t>() : make_ids(rng, Tq, spec));
-    if (spec.layout == QkvLayout::bshd) {  // BSHD: ones then padding
-      const int64_t n = rng.below(Tq + 1);
-      qi.back().assign(static_cast<size_t>(Tq), 0);
-      std::fill(qi.back().begin(), qi.back().begin() + n, 1);
-    }
+    qi.push_back(spec.layout == QkvLayout::bshd ? make_bshd_ids(rng, Tq) : make_ids(rng, Tq, spec));
     if (spec.self_attention) {
       ki.push_back(qi.back());
     } else {
       std::vector<int32_t> k(static_cast<size_t>(Tk), 0);
       const auto& q = qi.back();
       // Cross attention: kv rows share the q row's segment ids, stretched or shrunk to Tkv.
-      for (int64_t t = 0; t < Tk; ++t) k[t] = q.empty() || Tq == 0 ? 0 : q[std::min<int64_t>(Tq - 1, t * Tq / Tk)];
+      for (int64_t t = 0; t < Tk; ++t) k[t] = Tq == 0 ? 0 : q[std::min<int64_t>(Tq - 1, t * Tq / Tk)];
       if (rng.below(4) == 0 && Tk > 0) k[rng.below(Tk)] = 0;
       ki.push_back(k);
     }
