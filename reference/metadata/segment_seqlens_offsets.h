@@ -14,6 +14,8 @@
 ///          Decision: lockstep implements these semantics rather than TE's fast causal path (whose flattened
 ///          `jnp.take` differs for cross-attention inputs, §4.7); for self-attention both agree. The sliding
 ///          window only selects TE's path and therefore does not change the result.
+///   Negative ids are a validation error (TE clips them to padding); no_mask on THD behaves like padding
+///   (TE only accepts padding masks with THD).
 ///   BSHD — padding masks: seqlens = number of non-padding tokens (TE sums the ids, equal for 0/1 ids);
 ///          other masks: seqlens = T. Offsets are empty.
 #include <cstdint>
