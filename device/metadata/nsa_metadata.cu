@@ -1,5 +1,7 @@
 // CUDA launcher of the single-source NSA metadata kernel: one launch, no host loop, no host sync between
 // the inputs and the outputs (the synchronisation below only returns the results to the caller).
+#include <string>
+
 #include "device/core/cuda_scratch.h"
 #include "device/metadata/nsa_metadata_launch.h"
 
@@ -32,8 +34,16 @@ std::string nsa_run_cuda(const NsaParams& host) {
   d.real_page_table = s.alloc<int32_t>(m * host.Wr);
   if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
   const int64_t blocks = nsa_num_blocks(host.max_tokens, host.block_tokens);
-  nsa_kernel<<<static_cast<unsigned>(blocks), static_cast<unsigned>(host.block_tokens),
-               static_cast<size_t>(nsa_smem_bytes(host.bs))>>>(d);
+  const int64_t smem = nsa_smem_bytes(host.bs);
+  int dev = 0, max_smem = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  if (smem > max_smem) {
+    return "prefix sums need " + std::to_string(smem) + " bytes of shared memory, device allows " +
+           std::to_string(max_smem);
+  }
+  cudaFuncSetAttribute(nsa_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  nsa_kernel<<<static_cast<unsigned>(blocks), static_cast<unsigned>(host.block_tokens), static_cast<size_t>(smem)>>>(d);
   s.err = cudaGetLastError();
   if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
   s.download(host.num_tokens, d.num_tokens, 1);

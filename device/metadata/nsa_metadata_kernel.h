@@ -3,14 +3,16 @@
 /// host loop and no host synchronisation (the CUDA-graph replay path of sglang's NSA backend, seed 003).
 ///
 /// Grid: max(1, cdiv(max_tokens, block_tokens)) blocks; every buffer has its maximum size. Each block
-///   A. builds in shared memory the prefix sums over requests of the query counts (cu_qo, bs+1) and of the
-///      clamped key lengths (cu_nsa, bs+1, closed form per request); block 0 also writes the per-request
-///      outputs (cache_seqlens, cu_seqlens_k) and the real token count N = cu_qo[bs] (computed on the device).
+///   A. builds in shared memory the prefix sums over requests of the query counts (cu_qo), the clamped key
+///      lengths (cu_nsa, closed form per request) and the key lengths (cu_kv): each thread writes one
+///      request's terms, then a Hillis–Steele scan (log2(bs+1) steps, ping-pong buffers, a barrier per step).
+///      Block 0 also writes the per-request outputs (cache_seqlens, cu_seqlens_k) and the real token count
+///      N = cu_qo[bs] (computed on the device).
 ///   B. each thread takes token slots t of its block: t < N finds its request r by binary search
 ///      (cu_qo[r] <= t < cu_qo[r+1]) and writes its expanded length, clamped length, cumulative clamped
 ///      length, cu_seqlens_q entry and page-table rows; t >= N writes zeros.
 /// Integer arithmetic only (int64 intermediates, validated to fit int32): outputs are exact.
-/// Shared memory: cu_qo i32 (bs+1) | cu_nsa i32 (bs+1).
+/// Shared memory: two buffers of [cu_qo | cu_nsa | cu_kv], each i32 (bs+1).
 #include <cstdint>
 
 #include "device/core/portability.h"
@@ -44,7 +46,7 @@ struct NsaParams {
   int32_t fault;
 };
 
-LS_HD inline int64_t nsa_smem_bytes(int32_t bs) { return int64_t{2} * (bs + 1) * 4; }
+LS_HD inline int64_t nsa_smem_bytes(int32_t bs) { return int64_t{6} * (bs + 1) * 4; }
 LS_HD inline int64_t nsa_num_blocks(int32_t max_tokens, int32_t block_tokens) {
   const int64_t n = (int64_t{max_tokens} + block_tokens - 1) / block_tokens;
   return n > 0 ? n : 1;
@@ -72,35 +74,51 @@ LS_HD inline int64_t nsa_clamped_sum(int64_t a, int64_t K, int64_t n) {
 }
 
 LS_HD inline void nsa_block(const NsaParams& P, const BlockCtx& ctx, int64_t block, unsigned char* smem) {
-  int32_t* cu_qo = reinterpret_cast<int32_t*>(smem);  // (bs+1)
-  int32_t* cu_nsa = cu_qo + P.bs + 1;                 // (bs+1)
+  const int64_t n = int64_t{P.bs} + 1;
+  int32_t* src = reinterpret_cast<int32_t*>(smem);  // [cu_qo | cu_nsa | cu_kv], each (bs+1)
+  int32_t* dst = src + 3 * n;                       // the other buffer of the scan
   const int64_t K = nsa_clamp_bound(P);
 
-  // Phase A: prefix sums over requests (one thread; bs is small next to the token count).
-  if (ctx.tid == 0) {
-    cu_qo[0] = 0;
-    cu_nsa[0] = 0;
-    int32_t cu_k = 0;
-    for (int32_t r = 0; r < P.bs; ++r) {
-      const int32_t qo = nsa_qo(P, r), kv = nsa_kv(P, r);
-      cu_qo[r + 1] = cu_qo[r] + qo;
-      cu_nsa[r + 1] = static_cast<int32_t>(cu_nsa[r] + nsa_clamped_sum(nsa_first_len(P, qo, kv), K, qo));
-      if (block == 0) {
-        P.cache_seqlens[r] = kv;
-        P.cu_seqlens_k[r] = cu_k;
-        cu_k += kv;
-      }
+  // Phase A: per-request terms at index r+1 (index 0 is the leading 0), then an inclusive scan.
+  LS_FOR_THREADS(ctx, i, n) {
+    int32_t qo = 0, kv = 0, clamped = 0;
+    if (i > 0) {
+      const int32_t r = static_cast<int32_t>(i - 1);
+      qo = nsa_qo(P, r);
+      kv = nsa_kv(P, r);
+      clamped = static_cast<int32_t>(nsa_clamped_sum(nsa_first_len(P, qo, kv), K, qo));
     }
-    if (block == 0) {
-      P.cu_seqlens_k[P.bs] = cu_k;
+    src[i] = qo;
+    src[n + i] = clamped;
+    src[2 * n + i] = kv;
+  }
+  ctx.sync();
+  for (int64_t off = 1; off < n; off *= 2) {
+    LS_FOR_THREADS(ctx, i, 3 * n) {
+      const int64_t j = i % n;  // position inside its array
+      dst[i] = src[i] + (j >= off ? src[i - off] : 0);
+    }
+    ctx.sync();
+    int32_t* t = src;
+    src = dst;
+    dst = t;
+  }
+  const int32_t* cu_qo = src;       // (bs+1)
+  const int32_t* cu_nsa = src + n;  // (bs+1)
+  const int32_t* cu_kv = src + 2 * n;
+  if (block == 0) {
+    LS_FOR_THREADS(ctx, i, n) {
+      P.cu_seqlens_k[i] = cu_kv[i];
+      if (i > 0) P.cache_seqlens[i - 1] = cu_kv[i] - cu_kv[i - 1];
+    }
+    if (ctx.tid == 0) {
       P.num_tokens[0] = cu_qo[P.bs];
       P.nsa_cu_seqlens_k[0] = 0;
       P.nsa_cu_seqlens_q[0] = 0;
     }
   }
-  ctx.sync();
 
-  // Phase B: one thread per output token slot.
+  // Phase B: one thread per output token slot (the scan's last barrier made the sums visible).
   const int32_t N = cu_qo[P.bs];
   LS_FOR_THREADS(ctx, local, P.block_tokens) {
     const int64_t t = block * P.block_tokens + local;
