@@ -12,6 +12,8 @@ const std::vector<std::unique_ptr<Op>>& registry() {
     v.push_back(make_pool_sizing_op());
     v.push_back(make_page_table_op());
     v.push_back(make_spec_decode_op());
+    v.push_back(make_segment_seqlens_offsets_op());
+    v.push_back(make_nsa_metadata_op());
     return v;
   }();
   return ops;

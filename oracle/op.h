@@ -8,6 +8,7 @@
 
 #include <rapidcheck.h>
 
+#include "core/error.h"
 #include "core/record.h"
 #include "device/core/backend.h"
 #include "oracle/report.h"
@@ -43,6 +44,31 @@ class Op {
   /// Runs one backend alone ("reference" or "device") and returns its outputs; throws Error on bad input.
   virtual Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const = 0;
 };
+
+/// A report for one lockstep run of `op` on case `c` (op, canonical case string, backend and fault set).
+template <class Case>
+Report start_report(const std::string& op, const Case& c, const RunOptions& options) {
+  Report rep;
+  rep.op = op;
+  rep.case_string = canonical_string(op, c);
+  rep.backend = enum_name(options.backend);
+  rep.fault = options.fault;
+  return rep;
+}
+
+/// Runs `fn`; an Error becomes the report's error (`prefix` + message) and its failure. Returns whether
+/// `fn` completed.
+template <class Fn>
+bool run_reporting_errors(Report& rep, const std::string& prefix, Fn&& fn) {
+  try {
+    fn();
+    return true;
+  } catch (const Error& e) {
+    rep.error = prefix + e.what();
+    rep.fail(rep.error);
+    return false;
+  }
+}
 
 namespace detail {
 /// Calls the case type's `validate(const Case&)` (found by argument-dependent lookup).
@@ -92,5 +118,7 @@ std::unique_ptr<Op> make_kv_trace_op();
 std::unique_ptr<Op> make_pool_sizing_op();
 std::unique_ptr<Op> make_page_table_op();
 std::unique_ptr<Op> make_spec_decode_op();
+std::unique_ptr<Op> make_segment_seqlens_offsets_op();
+std::unique_ptr<Op> make_nsa_metadata_op();
 
 }  // namespace lockstep::oracle

@@ -22,13 +22,11 @@ __global__ void rpa_cache_kernel(RpaCacheParams<T> params, int64_t items) {
     rpa_cache_update_item(params, e);
 }
 
-using Scratch = CudaScratch;
-
 }  // namespace
 
 template <class T>
 std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host_cache, const RpaSizes& n) {
-  Scratch s;
+  CudaScratch s;
   RpaParams<T> a = host;
   a.q = s.upload(host.q, n.q);
   a.k = s.upload(host.k, n.kv_new);

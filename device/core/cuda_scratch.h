@@ -1,8 +1,9 @@
 #pragma once
-/// Device buffers for the CUDA launchers: host arrays uploaded on demand, released on scope exit; the
-/// first CUDA error is kept and later calls become no-ops. Included by .cu files only.
+/// Device buffers for the CUDA launchers (included only by .cu files): host arrays are uploaded,
+/// results downloaded, everything freed on scope exit; the first CUDA error is kept.
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace lockstep::device {
@@ -18,6 +19,16 @@ struct CudaScratch {
     if (err != cudaSuccess) return nullptr;
     ptrs.push_back(d);
     err = cudaMemcpy(d, host, sizeof(U) * n, cudaMemcpyHostToDevice);
+    return static_cast<U*>(d);
+  }
+  /// Uninitialised device buffer of n elements (null for n <= 0).
+  template <class U>
+  U* alloc(int64_t n) {
+    if (n <= 0 || err != cudaSuccess) return nullptr;
+    void* d = nullptr;
+    err = cudaMalloc(&d, sizeof(U) * n);
+    if (err != cudaSuccess) return nullptr;
+    ptrs.push_back(d);
     return static_cast<U*>(d);
   }
   template <class U>

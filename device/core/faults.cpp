@@ -6,6 +6,8 @@
 #include "device/kvcache/page_table_kernel.h"
 #include "device/kvcache/pool_sizing_kernel.h"
 #include "device/spec/spec_verify_kernel.h"
+#include "device/metadata/nsa_metadata_kernel.h"
+#include "device/metadata/segment_seqlens_offsets_kernel.h"
 
 namespace lockstep::device {
 
@@ -40,6 +42,17 @@ const std::vector<FaultInfo>& all_faults() {
        "spec 5.4: update_finish_state checks stop tokens before max_new_tokens (order reversed)"},
       {"bonus_not_counted", "spec_decode", kSpecFaultBonusNotCounted,
        "spec 5.1: v2 accept_lens without the +1 bonus token"},
+      {"positions_not_broadcast", "segment_seqlens_offsets", kSegFaultPositionsNotBroadcast,
+       "seed 002: ids with extra batch dims paired elementwise with unbatched positions (reads past them as 0)"},
+      {"empty_extra_shape", "segment_seqlens_offsets", kSegFaultEmptyExtraShape,
+       "seed 002: the extra-dim product taken from the side with no extra dims (empty product 1): only the "
+       "first slice is computed"},
+      {"nsa_arange_off_by_one", "nsa_metadata", kNsaFaultArangeOffByOne,
+       "seed 003: seqlens_expanded = arange(kv - qo, kv) instead of arange(kv - qo + 1, kv + 1)"},
+      {"nsa_missing_topk_clamp", "nsa_metadata", kNsaFaultMissingTopkClamp,
+       "seed 003: nsa_cache_seqlens not clamped to topk (and its prefix sum with it)"},
+      {"nsa_request_search_boundary", "nsa_metadata", kNsaFaultSearchBoundary,
+       "seed 003: the binary search attributes a token at a request boundary to the previous request"},
   };
   return faults;
 }

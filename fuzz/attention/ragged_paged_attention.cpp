@@ -267,4 +267,18 @@ RpaCase single_sequence(const RpaCase& c, int64_t i) {
   return s;
 }
 
+BatchingRule<RpaCase, RpaOutputs> rpa_batching_rule() {
+  BatchingRule<RpaCase, RpaOutputs> rule;
+  rule.slices = [](const RpaCase& c) { return c.num_seqs; };
+  rule.slice_case = single_sequence;
+  rule.slice_outputs = [](const RpaOutputs& o, const RpaCase& c, int64_t i) {
+    const int64_t q0 = c.cu_q_lens.get_int(i), q_len = c.q_len(i);
+    RpaOutputs s;
+    s.out = Tensor(o.out.dtype(), {q_len, c.num_q_heads, c.head_dim});  // (q_len, Hq, D)
+    std::memcpy(s.out.raw(), o.out.raw() + q0 * (s.out.nbytes() / std::max<int64_t>(q_len, 1)), s.out.nbytes());
+    return s;  // kv_cache left absent: not per sequence
+  };
+  return rule;
+}
+
 }  // namespace lockstep::fuzz

@@ -15,6 +15,7 @@
 #include <rapidcheck.h>
 
 #include "core/attention/ragged_paged_attention.h"
+#include "fuzz/core/batching.h"
 
 namespace lockstep::fuzz {
 
@@ -66,5 +67,9 @@ namespace lockstep::fuzz {
 /// page-table entries and mask metadata. The batching rule of the op is
 /// `op(batch).rows(i) == op(single_sequence(batch, i))`.
 RpaCase single_sequence(const RpaCase& c, int64_t i);
+
+/// Ragged batching rule of the op: sequence i's output rows of the batched run equal the output of
+/// single_sequence(c, i). The KV cache is shared by all sequences and is not part of the rule.
+BatchingRule<RpaCase, RpaOutputs> rpa_batching_rule();
 
 }  // namespace lockstep::fuzz

@@ -34,30 +34,15 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
   LockstepResult run_typed(const RpaCase& c, const RunOptions& options) const override {
     LockstepResult res;
     Report& rep = res.report;
-    rep.op = kName;
-    rep.case_string = canonical_string(kName, c);
-    rep.backend = enum_name(options.backend);
-    rep.fault = options.fault;
+    rep = start_report(kName, c, options);
     const device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
     device::require_backend(options.backend);
 
     reference::RpaResult ref;
     device::RpaDeviceResult dev;
-    try {
-      ref = reference::ragged_paged_attention(c);
-    } catch (const Error& e) {
-      rep.error = std::string("invalid case: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = reference::ragged_paged_attention(c); })) return res;
     const RpaCase before = c;
-    try {
-      dev = device::ragged_paged_attention(c, dopt);
-    } catch (const Error& e) {
-      rep.error = std::string("device: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = device::ragged_paged_attention(c, dopt); })) return res;
     res.reference_outputs = to_record(ref.outputs);
     res.device_outputs = to_record(dev.outputs);
 
