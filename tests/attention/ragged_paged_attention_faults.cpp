@@ -6,7 +6,7 @@
 
 #include "core/attention/ragged_paged_attention.h"
 #include "device/core/faults.h"
-#include "fault_campaign.h"
+#include "oracle/fault_campaign.h"
 #include "oracle/campaign.h"
 #include "oracle/fault_campaign.h"
 #include "oracle/replay.h"

@@ -1,7 +1,8 @@
 #pragma once
 // Shared check of the fault suites: a named fault is detected by a fuzz campaign within 1,000 cases,
 // the failure is shrunk to a local minimum (not on budget), dumped, and the dump replays to the identical
-// report. Returns the failure for op-specific checks (empty when the fault was not detected).
+// report. Returns the failure for op-specific checks (empty when the fault was not detected). Used by
+// every <op>_faults.cpp suite.
 #include <unistd.h>
 
 #include <filesystem>
@@ -22,19 +23,19 @@ inline std::string fault_temp_dir(const std::string& name) {
 }
 
 inline std::optional<oracle::CampaignFailure> expect_fault_detected(const oracle::Op& op, const std::string& fault,
-                                                                    uint64_t seed = 1) {
+                                                                    uint64_t seed = 1, int64_t cases = 1000) {
   using namespace lockstep::oracle;
   const std::string dir = fault_temp_dir(fault);
   CampaignOptions o;
   o.run.fault = fault;
-  o.cases = 1000;
+  o.cases = cases;
   o.seed = seed;
   o.dump_dir = dir;
   const auto r = run_campaign(op, o);
-  EXPECT_TRUE(r.first_failure.has_value()) << fault << " not detected in 1000 cases";
+  EXPECT_TRUE(r.first_failure.has_value()) << fault << " not detected in " << cases << " cases";
   if (!r.first_failure) return std::nullopt;
   const CampaignFailure& f = *r.first_failure;
-  EXPECT_LT(f.case_index, 1000);
+  EXPECT_LT(f.case_index, cases);
   EXPECT_FALSE(f.shrunk.passed);
   EXPECT_TRUE(f.shrunk.error.empty()) << f.shrunk.error;  // a wrong output, not an invalid case
   // Greedy shrinking ended at a local minimum (no shrink of the dumped case still fails), not on budget.
