@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "fuzz/core/data.h"
+#include "fuzz/core/pick.h"
 #include "reference/attention/multi_item.h"
 
 namespace lockstep::fuzz {
@@ -13,15 +14,19 @@ namespace {
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int32_t pick_q_len() {
-  return *rc::gen::weightedOneOf<int32_t>({{3, rc::gen::just(1)},
-                                           {4, rc::gen::inRange(1, 17)},
-                                           {2, rc::gen::inRange(17, 65)}});
+  switch (pick({0, 0, 0, 1, 1, 1, 1, 2, 2})) {  // decode / short / long
+    case 0: return 1;
+    case 1: return *rc::gen::inRange(1, 17);
+    default: return *rc::gen::inRange(17, 65);
+  }
 }
 
 int32_t pick_prefix() {
-  return *rc::gen::weightedOneOf<int32_t>({{4, rc::gen::just(0)},
-                                           {4, rc::gen::inRange(1, 65)},
-                                           {1, rc::gen::inRange(65, 300)}});
+  switch (pick({0, 0, 0, 0, 1, 1, 1, 1, 2})) {  // no cached prefix / short / long
+    case 0: return 0;
+    case 1: return *rc::gen::inRange(1, 65);
+    default: return *rc::gen::inRange(65, 300);
+  }
 }
 
 RpaSeqSpec pick_seq(bool multi_item, int32_t index) {
@@ -30,10 +35,10 @@ RpaSeqSpec pick_seq(bool multi_item, int32_t index) {
   if (multi_item) {
     s.query_len = *rc::gen::inRange(1, 9);
     const int32_t n_items = *rc::gen::inRange(1, 9);
-    s.item_lens = *rc::gen::container<std::vector<int32_t>>(
-        static_cast<size_t>(n_items), rc::gen::weightedOneOf<int32_t>({{1, rc::gen::just(0)},
-                                                                       {2, rc::gen::just(1)},
-                                                                       {4, rc::gen::inRange(2, 9)}}));
+    for (int32_t k = 0; k < n_items; ++k) {  // 0 = empty item (only its delimiter: a 1-token segment)
+      const int32_t kind = pick({1, 1, 0, 2, 2, 2, 2});
+      s.item_lens.push_back(kind == 2 ? *rc::gen::inRange(2, 9) : kind);
+    }
     s.q_len = s.query_len + 1;
     for (int32_t len : s.item_lens) s.q_len += len + 1;
     s.prefix = 0;
@@ -41,46 +46,47 @@ RpaSeqSpec pick_seq(bool multi_item, int32_t index) {
     s.q_len = pick_q_len();
     s.prefix = pick_prefix();
   }
-  s.slack_pages = *rc::gen::weightedOneOf<int32_t>({{1, rc::gen::just(0)}, {1, rc::gen::inRange(1, 4)}});
-  s.share_from = index > 0 && *rc::gen::weightedOneOf<bool>({{3, rc::gen::just(false)}, {1, rc::gen::just(true)}})
-                     ? *rc::gen::inRange(0, index)
-                     : -1;
+  s.slack_pages = pick({0, 1}) == 0 ? 0 : *rc::gen::inRange(1, 4);
+  s.share_from = index > 0 && pick({false, false, false, true}) ? *rc::gen::inRange(0, index) : -1;
   return s;
 }
 
 RpaSpec pick_spec(bool force_multi_item) {
   RpaSpec spec;
-  spec.dtype = *rc::gen::element(DType::f32, DType::bf16);
-  spec.mode = force_multi_item ? *rc::gen::element(MaskMode::segment, MaskMode::dense)
-                               : *rc::gen::element(MaskMode::causal, MaskMode::segment, MaskMode::dense);
-  spec.num_kv_heads = *rc::gen::element(1, 2, 4);
-  spec.group = *rc::gen::element(1, 2, 4, 8);
-  spec.head_dim = *rc::gen::weightedOneOf<int32_t>({{4, rc::gen::just(64)}, {2, rc::gen::just(128)}, {1, rc::gen::just(256)}});
-  spec.page_size = *rc::gen::element(1, 4, 16);
+  spec.dtype = pick({DType::f32, DType::bf16});
+  spec.mode = force_multi_item ? pick({MaskMode::segment, MaskMode::dense})
+                               : pick({MaskMode::causal, MaskMode::segment, MaskMode::dense});
+  spec.num_kv_heads = pick({1, 2, 4});
+  spec.group = pick({1, 2, 4, 8});
+  spec.head_dim = pick({64, 64, 64, 64, 128, 128, 256});
+  spec.page_size = pick({1, 4, 16});
   // Tiles: any size works on the CPU; keep the GPU's shared memory (<= ~200 KB) in reach.
   const int32_t max_rows = spec.head_dim >= 256 ? 32 : 64;
   std::vector<int32_t> bqs;
   for (int32_t b : {1, 2, 3, 4, 8, 16, 32})
     if (b * spec.group <= max_rows) bqs.push_back(b);
-  spec.block_q = *rc::gen::elementOf(bqs);
+  spec.block_q = *shrinkable_element(bqs);
   std::vector<int32_t> bkvs;
   for (int32_t b : {1, 2, 3, 4, 8})
     if (b * spec.page_size <= 64) bkvs.push_back(b);
-  spec.block_kv_pages = *rc::gen::elementOf(bkvs);
-  spec.sliding_window =
-      *rc::gen::weightedOneOf<int32_t>({{3, rc::gen::just(0)}, {1, rc::gen::inRange(1, 9)}, {1, rc::gen::inRange(9, 129)}});
-  spec.soft_cap = *rc::gen::weightedOneOf<double>({{3, rc::gen::just(0.0)}, {1, rc::gen::element(2.0, 10.0, 30.0)}});
-  spec.scale_mult = *rc::gen::element(1.0, 4.0);
+  spec.block_kv_pages = *shrinkable_element(bkvs);
+  switch (pick({0, 0, 0, 1, 2})) {  // none / short / long window
+    case 0: spec.sliding_window = 0; break;
+    case 1: spec.sliding_window = *rc::gen::inRange(1, 9); break;
+    default: spec.sliding_window = *rc::gen::inRange(9, 129); break;
+  }
+  spec.soft_cap = pick({0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 10.0, 30.0});
+  spec.scale_mult = pick({1.0, 4.0});
   const bool multi = spec.mode != MaskMode::causal;
-  const int32_t n = *rc::gen::weightedOneOf<int32_t>({{3, rc::gen::inRange(1, 4)}, {1, rc::gen::inRange(4, 9)}});
+  const int32_t n = pick({0, 0, 0, 1}) == 0 ? *rc::gen::inRange(1, 4) : *rc::gen::inRange(4, 9);
   for (int32_t i = 0; i < n; ++i) {
-    const bool item = multi && (force_multi_item && i == 0 ? true : *rc::gen::element(true, true, false));
+    const bool item = multi && (force_multi_item && i == 0 ? true : pick({true, true, false}));
     spec.seqs.push_back(pick_seq(item, i));
   }
-  spec.padded_seqs = *rc::gen::element(0, 0, 1, 3);
-  spec.padded_tokens = *rc::gen::element(0, 0, 5);
-  spec.spare_pages = *rc::gen::element(0, 3);
-  spec.stale_kind = *rc::gen::inRange(0, 7);
+  spec.padded_seqs = pick({0, 0, 1, 3});
+  spec.padded_tokens = pick({0, 0, 5});
+  spec.spare_pages = pick({0, 3});
+  spec.stale_kind = pick({0, 1, 2, 3, 4, 5, 6});
   spec.data_seed = *rc::gen::noShrink(rc::gen::arbitrary<uint64_t>());
   return spec;
 }
