@@ -45,15 +45,35 @@ class Op {
   virtual Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const = 0;
 };
 
-/// A report for one lockstep run of `op` on case `c` (op, canonical case string, backend and fault set).
-template <class Case>
-Report start_report(const std::string& op, const Case& c, const RunOptions& options) {
+/// A report for one lockstep run of `op` (op, canonical case string, backend and fault filled in).
+inline Report start_report(const std::string& op, std::string case_string, const RunOptions& options) {
   Report rep;
   rep.op = op;
-  rep.case_string = canonical_string(op, c);
+  rep.case_string = std::move(case_string);
   rep.backend = enum_name(options.backend);
   rep.fault = options.fault;
   return rep;
+}
+template <class Case>
+Report start_report(const std::string& op, const Case& c, const RunOptions& options) {
+  return start_report(op, canonical_string(op, c), options);
+}
+
+/// Check 1 of the comparison order: the device run left its input case unmodified.
+template <class Case>
+void check_inputs_unmodified(Report& rep, const Case& before, const Case& after) {
+  const std::string changed = first_difference(before, after);
+  if (changed.empty()) return;
+  rep.inputs_modified = true;
+  rep.modified_field = changed;
+  rep.fail("device run modified input " + changed);
+}
+
+/// Checks 2-3 for one output: compares it and records a failure naming the output.
+inline void compare_output(Report& rep, const std::string& name, const Tensor& ref, const Tensor& dev,
+                           const Tolerance& tol) {
+  rep.outputs.push_back(compare_tensor(name, ref, dev, tol));
+  if (!rep.outputs.back().passed) rep.fail(name + ": " + rep.outputs.back().failure);
 }
 
 /// Runs `fn`; an Error becomes the report's error (`prefix` + message) and its failure. Returns whether

@@ -47,19 +47,12 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
     res.device_outputs = to_record(dev.outputs);
 
     // 1. inputs unmodified
-    const std::string changed = first_difference(before, c);
-    if (!changed.empty()) {
-      rep.inputs_modified = true;
-      rep.modified_field = changed;
-      rep.fail("device run modified input " + changed);
-    }
+    check_inputs_unmodified(rep, before, c);
     // 2-3. outputs
     int64_t max_kv = 1;
     for (int64_t i = 0; i < c.num_seqs; ++i) max_kv = std::max<int64_t>(max_kv, c.kv_len(i));
-    rep.outputs.push_back(compare_tensor("out", ref.outputs.out, dev.outputs.out, tolerance_for(c.dtype, max_kv)));
-    rep.outputs.push_back(compare_tensor("kv_cache", ref.outputs.kv_cache, dev.outputs.kv_cache, Tolerance{}));
-    for (const TensorDiff& d : rep.outputs)
-      if (!d.passed) rep.fail(d.name + ": " + d.failure);
+    compare_output(rep, "out", ref.outputs.out, dev.outputs.out, tolerance_for(c.dtype, max_kv));
+    compare_output(rep, "kv_cache", ref.outputs.kv_cache, dev.outputs.kv_cache, Tolerance{});
     // OOB page reads: every one is a failure (a crash or silent garbage in production).
     rep.device_oob = dev.oob;
     rep.reference_oob = ref.oob;

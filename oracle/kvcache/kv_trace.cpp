@@ -33,40 +33,22 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
 
   LockstepResult run_typed(const KvTraceCase& c, const RunOptions& options) const override {
     LockstepResult res;
-    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
+    Report& rep = res.report = start_report(kName, c, options);
     const int fault = device::fault_id(kName, options.fault);
     device::require_backend(options.backend);
     reference::kvcache::KvTraceResult ref;
     device::KvTraceDeviceResult dev;
-    try {
-      ref = reference::kvcache::kv_trace(c);
-    } catch (const Error& e) {
-      rep.error = std::string("invalid case: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = reference::kvcache::kv_trace(c); })) return res;
     const KvTraceCase before = c;
-    try {
-      dev = device::kv_trace(c, options.backend, fault);
-    } catch (const Error& e) {
-      rep.error = std::string("device: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = device::kv_trace(c, options.backend, fault); })) return res;
     res.reference_outputs = to_record(ref.outputs);
     res.device_outputs = to_record(dev.outputs);
-    const std::string changed = first_difference(before, c);
-    if (!changed.empty()) {
-      rep.inputs_modified = true;
-      rep.modified_field = changed;
-      rep.fail("device run modified input " + changed);
-    }
+    check_inputs_unmodified(rep, before, c);
     compare_exact(rep, {{"page_tables", {&ref.outputs.page_tables, &dev.outputs.page_tables}},
                         {"swa_page_tables", {&ref.outputs.swa_page_tables, &dev.outputs.swa_page_tables}},
                         {"counters", {&ref.outputs.counters, &dev.outputs.counters}}});
-    rep.outputs.push_back(compare_tensor("attention", ref.outputs.attention, dev.outputs.attention,
-                                         tolerance_for(DType::f32, dev.max_kv_len)));
-    if (!rep.outputs.back().passed) rep.fail("attention: " + rep.outputs.back().failure);
+    compare_output(rep, "attention", ref.outputs.attention, dev.outputs.attention,
+                   tolerance_for(DType::f32, dev.max_kv_len));
     for (const std::string& p : ref.problems) rep.fail("reference model: " + p);
     for (const std::string& p : dev.invariant_failures) rep.fail("device side: " + p);
     rep.device_oob = dev.reads;
@@ -113,7 +95,7 @@ class PoolSizingOp final : public TypedOp<PoolSizingCase> {
 
   LockstepResult run_typed(const PoolSizingCase& c, const RunOptions& options) const override {
     LockstepResult res;
-    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
+    Report& rep = res.report = start_report(kName, c, options);
     const int fault = device::fault_id(kName, options.fault);
     device::require_backend(options.backend);
     PoolSizingOutputs ref, dev;

@@ -90,7 +90,7 @@ class PageTableOp final : public TypedOp<PageTableDumpCase> {
 
   LockstepResult run_typed(const PageTableDumpCase& c, const RunOptions& options) const override {
     LockstepResult res;
-    Report& rep = res.report = start_report(kName, canonical_string(kName, c), options);
+    Report& rep = res.report = start_report(kName, c, options);
     const int fault = device::fault_id(kName, options.fault);
     device::require_backend(options.backend);
     Inputs in;

@@ -42,20 +42,13 @@ class IntegerMetadataOp final : public TypedOp<Case> {
     if (!run_reporting_errors(rep, "device: ", [&] { dev = dev_(c, dopt); })) return res;
     res.reference_outputs = to_record(ref);
     res.device_outputs = to_record(dev);
-    const std::string changed = first_difference(before, c);
-    if (!changed.empty()) {
-      rep.inputs_modified = true;
-      rep.modified_field = changed;
-      rep.fail("device run modified input " + changed);
-    }
+    check_inputs_unmodified(rep, before, c);
     std::vector<const Tensor*> devs;
     for_each_field(dev, [&](const char*, const Tensor& t) { devs.push_back(&t); });
     size_t k = 0;
     for_each_field(ref, [&](const char* name, const Tensor& t) {
-      rep.outputs.push_back(compare_tensor(name, t, *devs[k++], Tolerance{}));
+      compare_output(rep, name, t, *devs[k++], Tolerance{});
     });
-    for (const TensorDiff& d : rep.outputs)
-      if (!d.passed) rep.fail(d.name + ": " + d.failure);
     return res;
   }
 

@@ -135,18 +135,12 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
     const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
     res.reference_outputs = to_record(ro);
     res.device_outputs = to_record(dvo);
-    const std::string changed = first_difference(before, c);
-    if (!changed.empty()) {
-      rep.inputs_modified = true;
-      rep.modified_field = changed;
-      rep.fail("device run modified input " + changed);
-    }
+    check_inputs_unmodified(rep, before, c);
     for_each_field(ro, [&](const char* name, auto& f) {
       using F = std::decay_t<decltype(f)>;
       if constexpr (std::is_same_v<F, Tensor>) {
         const auto* other = res.device_outputs.find(name);
-        rep.outputs.push_back(compare_tensor(name, f, std::get<Tensor>(*other), Tolerance{}));
-        if (!rep.outputs.back().passed) rep.fail(std::string(name) + ": " + rep.outputs.back().failure);
+        compare_output(rep, name, f, std::get<Tensor>(*other), Tolerance{});
       }
     });
     if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
