@@ -25,6 +25,11 @@ bool is_floating(DType dt);
 double round_to(DType dt, double x);
 
 std::string shape_str(const Shape& s);
+
+/// memcpy that accepts empty ranges (the data pointer of an empty tensor may be null).
+inline void copy_bytes(void* dst, const void* src, size_t n) {
+  if (n > 0) std::memcpy(dst, src, n);
+}
 int64_t shape_numel(const Shape& s);
 
 template <class T>
@@ -45,7 +50,7 @@ class Tensor {
   static Tensor from(Shape shape, const std::vector<T>& values) {
     Tensor t(dtype_of<T>(), std::move(shape));
     t.check_count(values.size());
-    std::memcpy(t.bytes_.data(), values.data(), t.bytes_.size());
+    copy_bytes(t.bytes_.data(), values.data(), t.bytes_.size());
     return t;
   }
 

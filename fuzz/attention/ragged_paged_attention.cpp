@@ -245,7 +245,7 @@ RpaCase single_sequence(const RpaCase& c, int64_t i) {
   auto rows = [&](const Tensor& t, int64_t heads) {
     Tensor out(t.dtype(), {q_len, heads, D});
     const size_t row_bytes = static_cast<size_t>(heads * D) * dtype_size(t.dtype());
-    std::memcpy(out.raw(), t.raw() + q0 * row_bytes, static_cast<size_t>(q_len) * row_bytes);
+    copy_bytes(out.raw(), t.raw() + q0 * row_bytes, static_cast<size_t>(q_len) * row_bytes);
     return out;
   };
   s.num_seqs = 1;
@@ -281,7 +281,7 @@ BatchingRule<RpaCase, RpaOutputs> rpa_batching_rule() {
     const int64_t q0 = c.cu_q_lens.get_int(i), q_len = c.q_len(i);
     RpaOutputs s;
     s.out = Tensor(o.out.dtype(), {q_len, c.num_q_heads, c.head_dim});  // (q_len, Hq, D)
-    std::memcpy(s.out.raw(), o.out.raw() + q0 * (s.out.nbytes() / std::max<int64_t>(q_len, 1)), s.out.nbytes());
+    copy_bytes(s.out.raw(), o.out.raw() + q0 * (s.out.nbytes() / std::max<int64_t>(q_len, 1)), s.out.nbytes());
     return s;  // kv_cache left absent: not per sequence
   };
   return rule;

@@ -25,7 +25,7 @@ Tensor stack_leading(const Shape& extra, const Shape& slice_shape, const std::ve
   size_t at = 0;
   for (const Tensor& s : slices) {
     require(s.shape() == slice_shape && s.dtype() == dt, "stack_leading", s.describe(), "slices must match");
-    std::memcpy(out.raw() + at, s.raw(), s.nbytes());
+    copy_bytes(out.raw() + at, s.raw(), s.nbytes());
     at += s.nbytes();
   }
   return out;
@@ -35,7 +35,7 @@ Tensor slice_leading(const Tensor& t, size_t n_lead, int64_t index) {
   require(t.rank() >= n_lead, "slice_leading", t.describe(), "fewer dims than the leading dims to slice");
   const Shape inner(t.shape().begin() + static_cast<std::ptrdiff_t>(n_lead), t.shape().end());
   Tensor out(t.dtype(), inner);
-  std::memcpy(out.raw(), t.raw() + static_cast<size_t>(index) * out.nbytes(), out.nbytes());
+  copy_bytes(out.raw(), t.raw() + static_cast<size_t>(index) * out.nbytes(), out.nbytes());
   return out;
 }
 

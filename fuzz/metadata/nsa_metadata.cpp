@@ -13,7 +13,7 @@ Tensor rows_of(const Tensor& t, int64_t first, int64_t n) {
   Shape shape = t.shape();
   shape[0] = n;
   Tensor out(t.dtype(), shape);
-  std::memcpy(out.raw(), t.raw() + first * w * 4, static_cast<size_t>(n * w * 4));
+  copy_bytes(out.raw(), t.raw() + first * w * 4, static_cast<size_t>(n * w * 4));
   return out;
 }
 
