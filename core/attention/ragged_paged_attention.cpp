@@ -91,9 +91,10 @@ void validate(const RpaCase& c) {
       require(c.custom_mask.numel() >= mask_len, "case.custom_mask", c.custom_mask.describe(),
               fmt::format("needs at least sum(q_len*kv_len) = {} elements", mask_len));
       auto m = c.custom_mask.span<int32_t>();
-      for (int64_t i = 0; i < mask_len; ++i) {
-        require(m[i] == 0 || m[i] == 1, fmt::format("case.custom_mask[{}]", i), m[i],
-                "must be 0 (masked) or 1 (attend)");
+      for (int64_t i = 0; i < mask_len; ++i) {  // per element: format the field name only on failure
+        if (m[i] != 0 && m[i] != 1) {
+          throw Error(fmt::format("case.custom_mask[{}]", i), std::to_string(m[i]), "must be 0 (masked) or 1 (attend)");
+        }
       }
       break;
     }
