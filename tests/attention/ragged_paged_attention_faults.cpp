@@ -6,7 +6,6 @@
 
 #include "core/attention/ragged_paged_attention.h"
 #include "device/core/faults.h"
-#include "oracle/fault_campaign.h"
 #include "oracle/campaign.h"
 #include "oracle/fault_campaign.h"
 #include "oracle/replay.h"
@@ -21,13 +20,7 @@ class RpaFault : public ::testing::TestWithParam<std::string> {};
 }  // namespace
 
 TEST(RpaFaults, CampaignWithoutFaultPasses) {
-  CampaignOptions o;
-  o.cases = 300;
-  o.seed = 7;
-  o.dump_dir = "";
-  const auto r = run_campaign(find_op("ragged_paged_attention"), o);
-  EXPECT_EQ(r.cases_run, 300);
-  EXPECT_EQ(r.failures, 0) << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
+  lockstep::testing::expect_clean_campaign("ragged_paged_attention", 300);
 }
 
 TEST_P(RpaFault, DetectedShrunkDumpedAndReplayed) {

@@ -25,15 +25,7 @@ class KvcacheFault : public ::testing::TestWithParam<FaultParam> {};
 }  // namespace
 
 TEST(KvcacheFaults, CampaignsWithoutFaultPass) {
-  for (const char* name : {"kv_trace", "pool_sizing", "page_table"}) {
-    CampaignOptions o;
-    o.cases = 1000;
-    o.seed = 7;
-    o.dump_dir = "";
-    const auto r = run_campaign(find_op(name), o);
-    EXPECT_EQ(r.cases_run, 1000);
-    EXPECT_EQ(r.failures, 0) << name << ": " << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
-  }
+  for (const char* name : {"kv_trace", "pool_sizing", "page_table"}) lockstep::testing::expect_clean_campaign(name, 1000);
 }
 
 TEST_P(KvcacheFault, DetectedShrunkDumpedAndReplayed) {

@@ -27,15 +27,7 @@ std::vector<FaultCase> metadata_faults() {
 }  // namespace
 
 TEST(MetadataFaults, CampaignsWithoutFaultPass) {
-  for (const char* name : {"segment_seqlens_offsets", "nsa_metadata"}) {
-    CampaignOptions o;
-    o.cases = 2000;
-    o.seed = 7;
-    o.dump_dir = "";
-    const auto r = run_campaign(find_op(name), o);
-    EXPECT_EQ(r.cases_run, 2000) << name;
-    EXPECT_EQ(r.failures, 0) << name << ": " << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
-  }
+  for (const char* name : {"segment_seqlens_offsets", "nsa_metadata"}) lockstep::testing::expect_clean_campaign(name, 2000);
 }
 
 TEST_P(MetadataFault, DetectedShrunkDumpedAndReplayed) {

@@ -55,4 +55,17 @@ inline std::optional<oracle::CampaignFailure> expect_fault_detected(const oracle
   return f;
 }
 
+/// The baseline of every fault suite: without a fault, a campaign of `cases` cases (seed 7) passes.
+inline oracle::CampaignResult expect_clean_campaign(const std::string& op, int64_t cases) {
+  using namespace lockstep::oracle;
+  CampaignOptions o;
+  o.cases = cases;
+  o.seed = 7;
+  o.dump_dir = "";
+  const auto r = run_campaign(find_op(op), o);
+  EXPECT_EQ(r.cases_run, cases) << op;
+  EXPECT_EQ(r.failures, 0) << op << ": " << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
+  return r;
+}
+
 }  // namespace lockstep::testing

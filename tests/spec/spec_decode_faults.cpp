@@ -20,13 +20,7 @@ class SpecFault : public ::testing::TestWithParam<std::string> {};
 }  // namespace
 
 TEST(SpecFaults, CampaignWithoutFaultPasses) {
-  CampaignOptions o;
-  o.cases = 500;
-  o.seed = 7;
-  o.dump_dir = "";
-  const auto r = run_campaign(find_op("spec_decode"), o);
-  EXPECT_EQ(r.cases_run, 500);
-  EXPECT_EQ(r.failures, 0) << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
+  const auto r = lockstep::testing::expect_clean_campaign("spec_decode", 500);
   bool has_mean = false;
   for (const auto& [k, v] : r.stats) has_mean |= k == "mean_accept_length" && v >= 1.0;
   EXPECT_TRUE(has_mean);
