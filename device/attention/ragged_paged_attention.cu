@@ -53,7 +53,7 @@ std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host
   u.cu_q_lens = a.cu_q_lens;
   u.cu_kv_lens = a.cu_kv_lens;
   u.kv = a.kv;
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
+  if (s.err != cudaSuccess) return s.error();
 
   const int32_t G = a.num_q_heads / a.num_kv_heads;
   const int64_t smem = rpa_smem_bytes(a.block_q, G, a.block_kv, a.head_dim);
@@ -71,13 +71,12 @@ std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host
     const int64_t grid = (n.cache_items + 255) / 256 < 65535 ? (n.cache_items + 255) / 256 : 65535;
     rpa_cache_kernel<T><<<static_cast<unsigned>(grid), 256>>>(u, n.cache_items);
   }
-  s.err = cudaGetLastError();
-  if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
+  s.finish_launches();
   s.download(host.out, a.out, n.q);
   s.download(host_cache.cache_out, u.cache_out, n.cache);
   s.download(host.kv.oob.records, a.kv.oob.records, n.oob_capacity);
   s.download(host.kv.oob.count, a.kv.oob.count, 1);
-  return s.err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(s.err));
+  return s.error();
 }
 
 template std::string rpa_run_cuda<float>(const RpaParams<float>&, const RpaCacheParams<float>&, const RpaSizes&);

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace lockstep::device {
@@ -36,6 +37,13 @@ struct CudaScratch {
     if (!host || !dev || n <= 0 || err != cudaSuccess) return;
     err = cudaMemcpy(host, dev, sizeof(U) * n, cudaMemcpyDeviceToHost);
   }
+  /// After the launches: their launch error, else the error of running them to completion.
+  void finish_launches() {
+    err = cudaGetLastError();
+    if (err == cudaSuccess) err = cudaDeviceSynchronize();
+  }
+  /// "" when every call succeeded, else the first CUDA error's description.
+  std::string error() const { return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err)); }
   ~CudaScratch() {
     for (void* p : ptrs) cudaFree(p);
   }

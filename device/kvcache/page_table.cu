@@ -29,15 +29,14 @@ std::string kv_table_run_cuda(const KvTableParams& host, int64_t req_to_token_le
   a.swa_page_table = s.upload(host.swa_page_table, cells);
   a.oob.records = s.upload(host.oob.records, oob_capacity);
   a.oob.count = s.upload(host.oob.count, 1);
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
+  if (s.err != cudaSuccess) return s.error();
   if (host.batch > 0) kv_table_kernel<<<static_cast<unsigned>(host.batch), 128>>>(a);
-  s.err = cudaGetLastError();
-  if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
+  s.finish_launches();
   s.download(host.page_table, a.page_table, cells);
   s.download(host.swa_page_table, a.swa_page_table, cells);
   s.download(host.oob.records, a.oob.records, oob_capacity);
   s.download(host.oob.count, a.oob.count, 1);
-  return s.err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(s.err));
+  return s.error();
 }
 
 }  // namespace lockstep::device

@@ -32,7 +32,7 @@ std::string nsa_run_cuda(const NsaParams& host) {
   d.nsa_cu_seqlens_q = s.alloc<int32_t>(m + 1);
   d.page_table_1 = s.alloc<int32_t>(m * host.W);
   d.real_page_table = s.alloc<int32_t>(m * host.Wr);
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
+  if (s.err != cudaSuccess) return s.error();
   const int64_t blocks = nsa_num_blocks(host.max_tokens, host.block_tokens);
   const int64_t smem = nsa_smem_bytes(host.bs);
   int dev = 0, max_smem = 0;
@@ -44,8 +44,7 @@ std::string nsa_run_cuda(const NsaParams& host) {
   }
   cudaFuncSetAttribute(nsa_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   nsa_kernel<<<static_cast<unsigned>(blocks), static_cast<unsigned>(host.block_tokens), static_cast<size_t>(smem)>>>(d);
-  s.err = cudaGetLastError();
-  if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
+  s.finish_launches();
   s.download(host.num_tokens, d.num_tokens, 1);
   s.download(host.cache_seqlens, d.cache_seqlens, host.bs);
   s.download(host.cu_seqlens_k, d.cu_seqlens_k, host.bs + 1);
@@ -55,7 +54,7 @@ std::string nsa_run_cuda(const NsaParams& host) {
   s.download(host.nsa_cu_seqlens_q, d.nsa_cu_seqlens_q, m + 1);
   s.download(host.page_table_1, d.page_table_1, m * host.W);
   s.download(host.real_page_table, d.real_page_table, m * host.Wr);
-  return s.err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(s.err));
+  return s.error();
 }
 
 }  // namespace lockstep::device

@@ -31,17 +31,16 @@ std::string segment_run_cuda(const SegmentParams& host, int64_t rows, int64_t to
   d.kv_seqlens = s.upload(host.kv_seqlens, nseq);
   d.q_offsets = s.upload(host.q_offsets, noff);
   d.kv_offsets = s.upload(host.kv_offsets, noff);
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
+  if (s.err != cudaSuccess) return s.error();
   if (rows > 0) segment_kernel<<<static_cast<unsigned>(rows), 128>>>(d);
-  s.err = cudaGetLastError();
-  if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
+  s.finish_launches();
   s.download(host.q_pos, d.q_pos, nq);
   s.download(host.kv_pos, d.kv_pos, nk);
   s.download(host.q_seqlens, d.q_seqlens, nseq);
   s.download(host.kv_seqlens, d.kv_seqlens, nseq);
   s.download(host.q_offsets, d.q_offsets, noff);
   s.download(host.kv_offsets, d.kv_offsets, noff);
-  return s.err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(s.err));
+  return s.error();
 }
 
 }  // namespace lockstep::device

@@ -39,10 +39,9 @@ std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
   d.allocated_to_committed = s.upload(h.allocated_to_committed, bs);
   d.finish_reason = s.upload(h.finish_reason, bs);
   d.finished_len = s.upload(h.finished_len, bs);
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
+  if (s.err != cudaSuccess) return s.error();
   spec_verify_kernel<<<1, 32>>>(d);
-  s.err = cudaGetLastError();
-  if (s.err == cudaSuccess) s.err = cudaDeviceSynchronize();
+  s.finish_launches();
   s.download(h.accept_index, d.accept_index, bn);
   s.download(h.accept_length, d.accept_length, bs);
   s.download(h.drafts_accepted, d.drafts_accepted, bs);
@@ -57,8 +56,7 @@ std::string spec_verify_run_cuda(const SpecVerifyParams& h) {
   s.download(h.allocated_to_committed, d.allocated_to_committed, bs);
   s.download(h.finish_reason, d.finish_reason, bs);
   s.download(h.finished_len, d.finished_len, bs);
-  if (s.err != cudaSuccess) return cudaGetErrorString(s.err);
-  return "";
+  return s.error();
 }
 
 }  // namespace lockstep::device
