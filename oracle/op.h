@@ -2,7 +2,9 @@
 /// The op registry: one entry per op with its name, case type, generator, reference, device and
 /// comparison rule. The CLI, the fuzz driver, replay and the tests see ops only through this interface.
 #include <any>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,7 +45,53 @@ class Op {
   virtual LockstepResult run(const std::any& c, const RunOptions& options) const = 0;
   /// Runs one backend alone ("reference" or "device") and returns its outputs; throws Error on bad input.
   virtual Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const = 0;
+  /// Coverage: the regions of the case space the op's generator is meant to reach, declared once
+  /// ("dtype=bf16", "mask=segment", "edge=one_token_sequence", "run=zero_accept_step"), in display order.
+  virtual std::vector<std::string> coverage_regions() const = 0;
+  /// Indices into coverage_regions() of the regions case `c` reached; `r` is its lockstep report (some
+  /// regions are only known after the run: stale entries read, zero-accept steps).
+  virtual std::vector<int> regions_reached(const std::any& c, const Report& r) const = 0;
 };
+
+/// A coverage region of a case type: its name and its predicate over a case and the case's report.
+template <class Case>
+struct Region {
+  std::string name;
+  std::function<bool(const Case&, const Report&)> reached;
+};
+
+/// Builds an op's region list: `values` declares one region per value of an axis ("axis=value", reached
+/// when key(case) equals the value); `when` / `when_run` declare one region with a predicate over the case
+/// (and its report).
+template <class Case>
+class Regions {
+ public:
+  Regions& values(const std::string& axis, std::initializer_list<std::string> values,
+                  std::function<std::string(const Case&)> key) {
+    for (const std::string& v : values)
+      regions_.push_back({axis + "=" + v, [key, v](const Case& c, const Report&) { return key(c) == v; }});
+    return *this;
+  }
+  Regions& when(std::string name, std::function<bool(const Case&)> p) {
+    regions_.push_back({std::move(name), [p = std::move(p)](const Case& c, const Report&) { return p(c); }});
+    return *this;
+  }
+  Regions& when_run(std::string name, std::function<bool(const Case&, const Report&)> p) {
+    regions_.push_back({std::move(name), std::move(p)});
+    return *this;
+  }
+  std::vector<Region<Case>> build() { return std::move(regions_); }
+
+ private:
+  std::vector<Region<Case>> regions_;
+};
+
+/// The value of a stat in a report (0 when absent).
+inline double report_stat(const Report& r, const std::string& name) {
+  for (const auto& [k, v] : r.stats)
+    if (k == name) return v;
+  return 0;
+}
 
 /// A report for one lockstep run of `op` (op, canonical case string, backend and fault filled in).
 inline Report start_report(const std::string& op, std::string case_string, const RunOptions& options) {
@@ -105,6 +153,8 @@ class TypedOp : public Op {
   virtual rc::Gen<Case> typed_generator() const = 0;
   virtual LockstepResult run_typed(const Case& c, const RunOptions& options) const = 0;
   virtual Record run_one_typed(const Case& c, const std::string& which, const RunOptions& options) const = 0;
+  /// The op's coverage regions (called once).
+  virtual std::vector<Region<Case>> typed_regions() const = 0;
 
   rc::Gen<std::any> generator() const override {
     return rc::gen::map(typed_generator(), [](Case c) { return std::any(std::move(c)); });
@@ -125,6 +175,27 @@ class TypedOp : public Op {
   Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const override {
     return run_one_typed(std::any_cast<const Case&>(c), which, options);
   }
+  std::vector<std::string> coverage_regions() const override {
+    std::vector<std::string> names;
+    for (const Region<Case>& r : regions()) names.push_back(r.name);
+    return names;
+  }
+  std::vector<int> regions_reached(const std::any& c, const Report& r) const override {
+    const Case& typed = std::any_cast<const Case&>(c);
+    std::vector<int> hit;
+    const auto& rs = regions();
+    for (size_t k = 0; k < rs.size(); ++k)
+      if (rs[k].reached(typed, r)) hit.push_back(static_cast<int>(k));
+    return hit;
+  }
+
+ private:
+  const std::vector<Region<Case>>& regions() const {
+    std::call_once(regions_once_, [this] { regions_ = typed_regions(); });
+    return regions_;
+  }
+  mutable std::once_flag regions_once_;
+  mutable std::vector<Region<Case>> regions_;
 };
 
 /// All registered ops, in listing order.

@@ -2,9 +2,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -15,6 +19,8 @@
 #include "oracle/campaign.h"
 #include "oracle/op.h"
 #include "oracle/replay.h"
+#include "oracle/summary.h"
+#include "oracle/zoo.h"
 
 using namespace lockstep;
 using namespace lockstep::oracle;
@@ -60,87 +66,70 @@ struct FuzzArgs {
   std::string dump_dir = "lockstep-dumps";
   double time_limit = 0;
   int shrink = 400;
+  std::string shard;  ///< "K/N" ("" = the whole range)
 };
 
-int cmd_fuzz(const FuzzArgs& a, bool json) {
+std::vector<const Op*> selected_ops(const std::vector<std::string>& names) {
   std::vector<const Op*> ops;
-  if (a.ops.empty()) {
+  if (names.empty()) {
     for (const auto& op : registry()) ops.push_back(op.get());
   } else {
-    for (const auto& n : a.ops) ops.push_back(&find_op(n));
+    for (const auto& n : names) ops.push_back(&find_op(n));
   }
-  if (!a.fault.empty()) {
-    require(ops.size() == 1, "--fault", a.fault, "needs exactly one --op");
-    device::fault_id(ops[0]->name(), a.fault);
-  }
-  const Backend backend = parse_backend(a.backend);
-  device::require_backend(backend);
-  const bool tty = isatty(fileno(stderr)) && !json;
-  std::signal(SIGINT, on_sigint);
+  return ops;
+}
 
+CampaignOptions campaign_options(const FuzzArgs& a, Backend backend) {
+  CampaignOptions o;
+  o.run = {backend, a.fault};
+  o.seed = a.seed;
+  o.first_case = a.first_case;
+  o.cases = a.cases;
+  if (!a.shard.empty()) o.shard = parse_shard(a.shard);
+  o.threads = a.threads;
+  o.dump_dir = a.dump_dir;
+  o.time_limit_s = a.time_limit;
+  o.shrink_evaluations = a.shrink;
+  o.interrupted = &g_interrupted;
+  return o;
+}
+
+/// On a terminal: one updating stderr line per campaign with cases/s and an ETA (from the case count or
+/// the time limit, whichever comes first). Returns an empty function when stderr is not a terminal.
+std::function<void(int64_t, int64_t)> progress_line(const std::string& label, int64_t total, double time_limit) {
+  if (!isatty(fileno(stderr))) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto last = std::make_shared<double>(-1.0);
+  return [=](int64_t done, int64_t fails) {
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (t - *last < 0.1 && done < total) return;  // at most ten updates a second
+    *last = t;
+    const double rate = t > 0 ? done / t : 0;
+    double eta = rate > 0 ? (total - done) / rate : -1;
+    if (time_limit > 0) eta = eta < 0 ? time_limit - t : std::min(eta, time_limit - t);
+    fmt::print(stderr, "\r{}: {}/{} cases, {} failing, {:.0f} cases/s, ETA {}\033[K", label, done, total, fails, rate,
+               eta < 0 ? std::string("?") : fmt::format("{:.0f} s", std::max(0.0, eta)));
+  };
+}
+
+void clear_progress_line() {
+  if (isatty(fileno(stderr))) fmt::print(stderr, "\r\033[K");
+}
+
+/// Prints the campaigns' summaries (text or JSON) and returns the exit code: with a fault, 0 iff it was
+/// detected; otherwise 1 when any campaign failed.
+int print_summaries(const std::vector<CampaignResult>& results, bool json, bool with_fault) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   int64_t total = 0, total_fail = 0;
   double total_s = 0;
   bool any_failure = false;
-  for (const Op* op : ops) {
-    CampaignOptions o;
-    o.run = {backend, a.fault};
-    o.seed = a.seed;
-    o.first_case = a.first_case;
-    o.cases = a.cases;
-    o.threads = a.threads;
-    o.dump_dir = a.dump_dir;
-    o.time_limit_s = a.time_limit;
-    o.shrink_evaluations = a.shrink;
-    o.interrupted = &g_interrupted;
-    if (tty) {
-      o.progress = [&](int64_t done, int64_t fails) {
-        if (done % 50 == 0 || done == a.cases)
-          fmt::print(stderr, "\r{}: {}/{} cases, {} failing", op->name(), done, a.cases, fails);
-      };
-    }
-    const CampaignResult r = run_campaign(*op, o);
-    if (tty) fmt::print(stderr, "\r\033[K");
+  for (const CampaignResult& r : results) {
     total += r.cases_run;
     total_fail += r.failures;
     total_s += r.seconds;
-    nlohmann::ordered_json e{{"op", r.op},       {"seed", r.seed},          {"backend", r.backend},
-                             {"fault", r.fault}, {"cases", r.cases_run},    {"failures", r.failures},
-                             {"seconds", r.seconds}, {"cases_per_second", r.cases_per_second()}};
-    if (!r.stats.empty()) {
-      nlohmann::ordered_json st = nlohmann::ordered_json::object();
-      for (const auto& [k, v] : r.stats) st[k] = v;
-      e["stats"] = st;
-    }
-    if (r.first_failure) {
-      any_failure = true;
-      const CampaignFailure& f = *r.first_failure;
-      e["first_failure"] = {{"case_index", f.case_index},       {"original_case", f.original.case_string},
-                            {"shrunk_case", f.shrunk.case_string}, {"shrink_steps", f.shrink_steps},
-                            {"shrink_tries", f.shrink_tries},   {"dump", f.dump_path},
-                            {"repro", f.repro_command},         {"report", to_json(f.shrunk)}};
-    }
-    out.push_back(e);
-    if (!json) {
-      fmt::print("{:<24} {:>7} cases  {:>5} failing  {:>8.1f} cases/s  seed {}{}\n", r.op, r.cases_run, r.failures,
-                 r.cases_per_second(), r.seed, r.fault.empty() ? "" : "  fault " + r.fault);
-      if (!r.stats.empty()) {
-        std::string line;
-        for (const auto& [k, v] : r.stats)
-          line += v == static_cast<double>(static_cast<int64_t>(v)) ? fmt::format("  {} {}", k, static_cast<int64_t>(v))
-                                                                   : fmt::format("  {} {:.4g}", k, v);
-        fmt::print("  stats:{}\n", line);
-      }
-      if (r.first_failure) {
-        const CampaignFailure& f = *r.first_failure;
-        fmt::print("  first failure: case {} (size {}), shrunk in {} steps ({} runs) to:\n", f.case_index, f.size,
-                   f.shrink_steps, f.shrink_tries);
-        std::cout << to_text(f.shrunk);
-        if (!f.dump_path.empty()) fmt::print("  dump: {}\n", f.dump_path);
-        fmt::print("  reproduce: {}\n", f.repro_command);
-      }
-    }
-    if (g_interrupted.load()) break;
+    any_failure = any_failure || r.first_failure.has_value();
+    if (json) out.push_back(summary_json(r));
+    else std::cout << summary_text(r);
   }
   if (json) {
     std::cout << out.dump(2) << "\n";
@@ -149,8 +138,94 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
                g_interrupted.load() ? " (interrupted)" : "");
   }
   // With --fault the campaign's purpose is detection: success means a failure was found.
-  if (!a.fault.empty()) return any_failure ? 0 : 1;
+  if (with_fault) return any_failure ? 0 : 1;
   return any_failure ? 1 : 0;
+}
+
+int cmd_fuzz(const FuzzArgs& a, bool json) {
+  const std::vector<const Op*> ops = selected_ops(a.ops);
+  if (!a.fault.empty()) {
+    require(ops.size() == 1, "--fault", a.fault, "needs exactly one --op");
+    device::fault_id(ops[0]->name(), a.fault);
+  }
+  const Backend backend = parse_backend(a.backend);
+  device::require_backend(backend);
+  const CampaignOptions base = campaign_options(a, backend);
+  std::signal(SIGINT, on_sigint);
+
+  std::vector<CampaignResult> results;
+  for (const Op* op : ops) {
+    CampaignOptions o = base;
+    const auto [begin, end] = shard_range(o.first_case, o.cases, o.shard.value_or(Shard{}));
+    o.progress = progress_line(op->name(), end - begin, a.time_limit);
+    results.push_back(run_campaign(*op, o));
+    clear_progress_line();
+    if (g_interrupted.load()) break;
+  }
+  return print_summaries(results, json, !a.fault.empty());
+}
+
+/// `lockstep merge`: shard summaries (files written by `lockstep --json fuzz --shard K/N`) into the
+/// summaries of the unsharded campaigns, one per op in first-seen order.
+int cmd_merge(const std::vector<std::string>& paths, bool json) {
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<std::vector<CampaignResult>, std::vector<std::string>>> by_op;
+  for (const std::string& path : paths) {
+    const std::vector<CampaignResult> rs = read_summary_file(path);
+    for (size_t k = 0; k < rs.size(); ++k) {
+      if (!by_op.count(rs[k].op)) order.push_back(rs[k].op);
+      auto& [list, sources] = by_op[rs[k].op];
+      list.push_back(rs[k]);
+      sources.push_back(rs.size() == 1 ? path : fmt::format("{}[{}]", path, k));
+    }
+  }
+  std::vector<CampaignResult> merged;
+  bool with_fault = false;
+  for (const std::string& op : order) {
+    const auto& [list, sources] = by_op[op];
+    merged.push_back(merge_campaigns(list, sources));
+    with_fault = with_fault || !merged.back().fault.empty();
+  }
+  return print_summaries(merged, json, with_fault);
+}
+
+struct ZooArgs {
+  std::vector<std::string> ops;
+  int64_t cases = 1000;
+  uint64_t seed = 1;
+  int threads = 2;
+  std::string backend = "cpu";
+  std::string dump_dir = "lockstep-dumps";
+  int shrink = 400;
+  bool markdown = false;
+};
+
+/// `lockstep zoo`: every named fault of every op (or of --op); exit 1 when any goes undetected.
+int cmd_zoo(const ZooArgs& a, bool json) {
+  const std::vector<const Op*> ops = selected_ops(a.ops);
+  const Backend backend = parse_backend(a.backend);
+  device::require_backend(backend);
+  CampaignOptions base;
+  base.run.backend = backend;
+  base.seed = a.seed;
+  base.cases = a.cases;
+  base.threads = a.threads;
+  base.dump_dir = a.dump_dir;
+  base.shrink_evaluations = a.shrink;
+  base.interrupted = &g_interrupted;
+  std::signal(SIGINT, on_sigint);
+  const std::vector<ZooRow> rows =
+      run_zoo(ops, base, [&](size_t k, size_t n, const std::string& op, const std::string& fault) {
+        if (isatty(fileno(stderr))) fmt::print(stderr, "\rzoo {}/{}: {} --fault {}\033[K", k + 1, n, op, fault);
+      });
+  clear_progress_line();
+  require(!rows.empty() || g_interrupted.load(), "--op", a.ops.empty() ? "" : a.ops.front(), "has no named faults");
+  if (json) std::cout << zoo_json(rows).dump(2) << "\n";
+  else if (a.markdown) std::cout << zoo_markdown(rows);
+  else std::cout << zoo_text(rows);
+  bool all = !g_interrupted.load();
+  for (const ZooRow& r : rows) all = all && r.detected();
+  return all ? 0 : 1;
 }
 
 int cmd_replay(const std::string& path, const std::string& backend, bool json) {
@@ -194,6 +269,25 @@ int main(int argc, char** argv) {
   fuzz->add_option("--dump-dir", fa.dump_dir, "where failure dumps are written");
   fuzz->add_option("--time-limit", fa.time_limit, "stop starting new cases after this many seconds (0 = none)");
   fuzz->add_option("--shrink-budget", fa.shrink, "lockstep runs spent shrinking a failure")->check(CLI::NonNegativeNumber);
+  fuzz->add_option("--shard", fa.shard, "run shard K of N (0-based, 0 <= K < N) of the case range; combine the N "
+                                        "`--json` outputs with `lockstep merge`");
+
+  std::vector<std::string> merge_paths;
+  auto* merge = app.add_subcommand("merge", "combine the --json summaries of `lockstep fuzz --shard K/N` runs into "
+                                            "the summary of the whole campaign (first failure = lowest case index)");
+  merge->add_option("summaries", merge_paths, "JSON files written by `lockstep --json fuzz --shard K/N ...`")->required();
+
+  ZooArgs za;
+  auto* zoo = app.add_subcommand("zoo", "run every named fault of every op and print which are detected, after how "
+                                        "many cases and seconds, and how small the shrunk counterexample is");
+  zoo->add_option("--op", za.ops, "only this op's faults (repeatable)");
+  zoo->add_option("--cases", za.cases, "cases per fault campaign")->check(CLI::PositiveNumber);
+  zoo->add_option("--seed", za.seed, "campaign seed");
+  zoo->add_option("--threads", za.threads, "worker threads")->check(CLI::Range(1, 64));
+  zoo->add_option("--backend", za.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  zoo->add_option("--dump-dir", za.dump_dir, "where the shrunk counterexamples are written");
+  zoo->add_option("--shrink-budget", za.shrink, "lockstep runs spent shrinking each failure")->check(CLI::NonNegativeNumber);
+  zoo->add_flag("--markdown", za.markdown, "print a Markdown table");
 
   std::string run_op, run_in, run_out, run_side = "device", run_device = "cpu";
   auto* run = app.add_subcommand("run", "run one backend on a case file and write its outputs");
@@ -219,6 +313,8 @@ int main(int argc, char** argv) {
   try {
     if (*list) return cmd_list(json);
     if (*fuzz) return cmd_fuzz(fa, json);
+    if (*merge) return cmd_merge(merge_paths, json);
+    if (*zoo) return cmd_zoo(za, json);
     if (*run) {
       run_file(run_op, run_in, run_out, run_side, parse_backend(run_device));
       if (!json) fmt::print("wrote {} outputs to {}\n", run_side, run_out);

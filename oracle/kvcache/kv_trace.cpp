@@ -25,6 +25,30 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
   }
   rc::Gen<KvTraceCase> typed_generator() const override { return fuzz::gen_kv_trace_case(); }
 
+  std::vector<Region<KvTraceCase>> typed_regions() const override {
+    using C = const KvTraceCase&;
+    auto has = [](KvCommand kind) {
+      return [kind](C c) {
+        for (int64_t i = 0; i < c.num_commands(); ++i)
+          if (c.commands.get_int(i * 3) == static_cast<int>(kind)) return true;
+        return false;
+      };
+    };
+    return Regions<KvTraceCase>()
+        .values("page_size", {"1", "2", "4", "8", "16"}, [](C c) { return std::to_string(c.page_size); })
+        .values("window", {"1-3", "4-33", "64"}, [](C c) { return c.window <= 3 ? "1-3" : c.window <= 33 ? "4-33" : "64"; })
+        .values("swa_pool", {"smaller_than_full", "equal_to_full"},
+                [](C c) { return c.swa_size < c.full_size ? "smaller_than_full" : "equal_to_full"; })
+        .when("command=add", has(KvCommand::add))
+        .when("command=extend", has(KvCommand::extend))
+        .when("command=decode", has(KvCommand::decode))
+        .when("command=finish", has(KvCommand::finish))
+        .when("command=evict_swa", has(KvCommand::evict_swa))
+        .when("edge=empty_trace", [](C c) { return c.num_commands() == 0; })
+        .when_run("run=page_tables_built", [](C, const Report& r) { return report_stat(r, "table_entries") > 0; })
+        .build();
+  }
+
   Record run_one_typed(const KvTraceCase& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(reference::kvcache::kv_trace(c).outputs);
     if (which == "device") return to_record(device::kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
@@ -79,6 +103,17 @@ class PoolSizingOp final : public TypedOp<PoolSizingCase> {
     return "hybrid SWA/full KV pool sizes from available memory, layer counts, bytes per token, ratio, page size";
   }
   rc::Gen<PoolSizingCase> typed_generator() const override { return fuzz::gen_pool_sizing_case(); }
+
+  std::vector<Region<PoolSizingCase>> typed_regions() const override {
+    using C = const PoolSizingCase&;
+    return Regions<PoolSizingCase>()
+        .values("model", {"dense", "moe"}, [](C c) { return c.num_experts > 0 ? "moe" : "dense"; })
+        .values("ratio", {"default", "explicit"}, [](C c) { return c.ratio > 0 ? "explicit" : "default"; })
+        .values("full_layers", {"0", "1+"}, [](C c) { return c.num_full_layers == 0 ? "0" : "1+"; })
+        .values("page_size", {"1", "16", "32", "64"}, [](C c) { return std::to_string(c.page_size); })
+        .values("budget", {"<16MiB", ">=16MiB"}, [](C c) { return c.available_bytes < (1 << 24) ? "<16MiB" : ">=16MiB"; })
+        .build();
+  }
 
   static PoolSizingOutputs reference_outputs(const PoolSizingCase& c) {
     const auto s = reference::kvcache::pool_sizing(c);

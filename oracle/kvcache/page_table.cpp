@@ -2,6 +2,10 @@
 /// and by the device kernel's read walk (device/kvcache/page_table_kernel.h). Fails when a kernel would
 /// read a bad entry (each one a failure line) or when the device walk reads a different set; every bad
 /// entry, read or not, is listed as a note with whether it is inside the read window.
+#include <functional>
+#include <limits>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -81,6 +85,33 @@ class PageTableOp final : public TypedOp<PageTableDumpCase> {
            "range or unallocated/evicted; reference validator vs device read walk";
   }
   rc::Gen<PageTableDumpCase> typed_generator() const override { return fuzz::gen_page_table_dump_case(); }
+
+  std::vector<Region<PageTableDumpCase>> typed_regions() const override {
+    using C = const PageTableDumpCase&;
+    auto any_entry = [](std::function<bool(int64_t value, int64_t pages)> p) {
+      return [p](C c) {
+        for (const auto& [t, pages] : {std::pair{&c.page_table, c.full_pages}, std::pair{&c.swa_page_table, c.swa_pages}})
+          for (int64_t e = 0; e < t->numel(); ++e)
+            if (p(t->get_int(e), pages)) return true;
+        return false;
+      };
+    };
+    return Regions<PageTableDumpCase>()
+        .values("page_size", {"1", "2", "4", "8", "16"}, [](C c) { return std::to_string(c.page_size); })
+        .values("pool_sizes", {"known", "unknown"}, [](C c) { return c.full_pages > 0 ? "known" : "unknown"; })
+        .when("edge=empty_batch", [](C c) { return c.rows() == 0; })
+        .when("stale=-1", any_entry([](int64_t v, int64_t) { return v == -1; }))
+        .when("stale=past_pool", any_entry([](int64_t v, int64_t P) {
+          return P > 0 && v > P && v < std::numeric_limits<int32_t>::max();
+        }))
+        .when("stale=INT32_MAX", any_entry([](int64_t v, int64_t) { return v == std::numeric_limits<int32_t>::max(); }))
+        .when("stale=INT32_MIN", any_entry([](int64_t v, int64_t) { return v == std::numeric_limits<int32_t>::min(); }))
+        .when_run("stale=present_not_read", [](C, const Report& r) {
+          return report_stat(r, "bad_entries") > 0 && report_stat(r, "bad_entries_read") == 0;
+        })
+        .when_run("stale=none", [](C, const Report& r) { return report_stat(r, "bad_entries") == 0; })
+        .build();
+  }
 
   Record run_one_typed(const PageTableDumpCase& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(reference_outputs(inputs(c)));

@@ -16,13 +16,16 @@ class IntegerMetadataOp final : public TypedOp<Case> {
   using Generator = rc::Gen<Case> (*)();
   using Reference = Outputs (*)(const Case&);
   using Device = Outputs (*)(const Case&, const device::MetadataOptions&);
+  using RegionList = std::vector<Region<Case>> (*)();
 
-  IntegerMetadataOp(std::string name, std::string summary, Generator gen, Reference ref, Device dev)
-      : name_(std::move(name)), summary_(std::move(summary)), gen_(gen), ref_(ref), dev_(dev) {}
+  IntegerMetadataOp(std::string name, std::string summary, Generator gen, Reference ref, Device dev,
+                    RegionList regions)
+      : name_(std::move(name)), summary_(std::move(summary)), gen_(gen), ref_(ref), dev_(dev), regions_(regions) {}
 
   std::string name() const override { return name_; }
   std::string summary() const override { return summary_; }
   rc::Gen<Case> typed_generator() const override { return gen_(); }
+  std::vector<Region<Case>> typed_regions() const override { return regions_(); }
 
   Record run_one_typed(const Case& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(ref_(c));
@@ -60,6 +63,7 @@ class IntegerMetadataOp final : public TypedOp<Case> {
   Generator gen_;
   Reference ref_;
   Device dev_;
+  RegionList regions_;
 };
 
 }  // namespace lockstep::oracle

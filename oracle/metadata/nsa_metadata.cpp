@@ -6,12 +6,55 @@
 #include "reference/metadata/nsa_metadata.h"
 
 namespace lockstep::oracle {
+namespace {
+
+/// Coverage regions of the nsa_metadata generator.
+std::vector<Region<NsaCase>> nsa_regions() {
+  using C = const NsaCase&;
+  auto tokens = [](C c) {
+    int64_t n = 0;
+    for (int64_t r = 0; r < c.bs(); ++r) n += c.qo_len(r);
+    return n;
+  };
+  return Regions<NsaCase>()
+      .values("mode", {"decode", "target_verify", "draft_extend"}, [](C c) { return std::string(enum_name(c.mode)); })
+      .values("page_size", {"1", "2", "4", "16"}, [](C c) { return std::to_string(c.page_size); })
+      .values("batch", {"0", "1", "2+"}, [](C c) { return c.bs() == 0 ? "0" : c.bs() == 1 ? "1" : "2+"; })
+      .values("block_tokens", {"1", "128"}, [](C c) { return c.block_tokens == 1 ? "1" : c.block_tokens == 128 ? "128" : ""; })
+      .when("topk_clamp=active", [](C c) {
+        for (int64_t r = 0; r < c.bs(); ++r)
+          if (c.qo_len(r) > 0 && c.kv_len(r) > c.topk) return true;
+        return false;
+      })
+      .when("topk_clamp=inactive", [](C c) {
+        for (int64_t r = 0; r < c.bs(); ++r)
+          if (c.qo_len(r) > 0 && c.kv_len(r) > c.topk) return false;
+        return c.bs() > 0;
+      })
+      .when("edge=zero_extend_request", [](C c) {
+        if (c.mode != NsaMode::draft_extend) return false;
+        for (int64_t r = 0; r < c.bs(); ++r)
+          if (c.qo_len(r) == 0) return true;
+        return false;
+      })
+      .when("edge=kv_len_equals_qo_len", [](C c) {
+        for (int64_t r = 0; r < c.bs(); ++r)
+          if (c.qo_len(r) > 0 && c.kv_len(r) == c.qo_len(r)) return true;
+        return false;
+      })
+      .when("edge=zero_width_page_table", [](C c) { return c.bs() > 0 && c.width() == 0; })
+      .when("edge=buffer_slack", [tokens](C c) { return c.max_tokens > tokens(c); })
+      .when("edge=multiple_blocks", [tokens](C c) { return tokens(c) > c.block_tokens; })
+      .build();
+}
+
+}  // namespace
 
 std::unique_ptr<Op> make_nsa_metadata_op() {
   return std::make_unique<IntegerMetadataOp<NsaCase, NsaOutputs>>(
       "nsa_metadata", "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       &fuzz::gen_nsa_case, &reference::nsa_metadata,
-      [](const NsaCase& c, const device::MetadataOptions& o) { return device::nsa_metadata(c, o); });
+      [](const NsaCase& c, const device::MetadataOptions& o) { return device::nsa_metadata(c, o); }, &nsa_regions);
 }
 
 }  // namespace lockstep::oracle

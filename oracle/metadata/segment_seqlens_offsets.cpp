@@ -5,13 +5,52 @@
 #include "reference/metadata/segment_seqlens_offsets.h"
 
 namespace lockstep::oracle {
+namespace {
+
+/// Coverage regions of the segment_seqlens_offsets generator.
+std::vector<Region<SegmentSeqlensCase>> segment_regions() {
+  using C = const SegmentSeqlensCase&;
+  auto pos_kind = [](const Tensor& pos, const Tensor& ids) {
+    if (pos.rank() < 2) return "generated";
+    return pos.rank() == ids.rank() ? "batched_like_ids" : "fewer_extra_dims";
+  };
+  auto any_empty_row = [](const Tensor& ids) {
+    const int64_t T = ids.rank() >= 1 ? ids.dim(ids.rank() - 1) : 0;
+    if (T == 0) return ids.numel() == 0 && ids.rank() >= 2 && ids.dim(ids.rank() - 2) > 0;
+    for (int64_t row = 0; row < ids.numel() / T; ++row) {
+      bool empty = true;
+      for (int64_t t = 0; t < T && empty; ++t) empty = ids.get_int(row * T + t) == 0;
+      if (empty) return true;
+    }
+    return false;
+  };
+  return Regions<SegmentSeqlensCase>()
+      .values("layout", {"thd", "bshd"}, [](C c) { return std::string(enum_name(c.layout)); })
+      .values("mask", {"no_mask", "padding", "causal", "padding_causal", "causal_bottom_right",
+                       "padding_causal_bottom_right"},
+              [](C c) { return std::string(enum_name(c.mask)); })
+      .values("extra_dims", {"0", "1", "2", "3"}, [](C c) { return std::to_string(c.extra_shape().size()); })
+      .when("edge=zero_size_extra_dim", [](C c) { return !c.extra_shape().empty() && c.num_slices() == 0; })
+      .values("q_positions", {"generated", "batched_like_ids", "fewer_extra_dims"},
+              [pos_kind](C c) { return std::string(pos_kind(c.q_segment_pos, c.q_segment_ids)); })
+      .values("attention", {"self", "cross"}, [](C c) {
+        return c.q_segment_ids.shape() == c.kv_segment_ids.shape() && c.q_segment_ids == c.kv_segment_ids ? "self"
+                                                                                                         : "cross";
+      })
+      .values("max_segments_per_seq", {"1", "2+"}, [](C c) { return c.max_segments_per_seq == 1 ? "1" : "2+"; })
+      .when("edge=empty_row", [any_empty_row](C c) { return any_empty_row(c.q_segment_ids); })
+      .build();
+}
+
+}  // namespace
 
 std::unique_ptr<Op> make_segment_seqlens_offsets_op() {
   return std::make_unique<IntegerMetadataOp<SegmentSeqlensCase, SegmentSeqlensOutputs>>(
       "segment_seqlens_offsets",
       "TransformerEngine segment ids/positions -> seqlens/offsets (THD/BSHD, masks, extra vmap batch dims)",
       &fuzz::gen_segment_case, &reference::segment_seqlens_offsets,
-      [](const SegmentSeqlensCase& c, const device::MetadataOptions& o) { return device::segment_seqlens_offsets(c, o); });
+      [](const SegmentSeqlensCase& c, const device::MetadataOptions& o) { return device::segment_seqlens_offsets(c, o); },
+      &segment_regions);
 }
 
 }  // namespace lockstep::oracle

@@ -95,6 +95,50 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
   }
   rc::Gen<SpecDecodeCase> typed_generator() const override { return fuzz::gen_spec_case(); }
 
+  std::vector<Region<SpecDecodeCase>> typed_regions() const override {
+    using C = const SpecDecodeCase&;
+    auto has = [](SpecCommandKind kind) {
+      return [kind](C c) {
+        for (int64_t i = 0; i < c.num_commands(); ++i)
+          if (c.command(i).kind == kind) return true;
+        return false;
+      };
+    };
+    auto has_pattern = [](SpecAcceptPattern p) {
+      return [p](C c) {
+        for (int64_t i = 0; i < c.num_commands(); ++i) {
+          const SpecCommand cmd = c.command(i);
+          if (cmd.kind == SpecCommandKind::decode && cmd.b == static_cast<int64_t>(p)) return true;
+        }
+        return false;
+      };
+    };
+    auto stat_positive = [](const char* name) {
+      return [name](C, const Report& r) { return report_stat(r, name) > 0; };
+    };
+    return Regions<SpecDecodeCase>()
+        .values("path", {"plain", "v1", "v2"}, [](C c) { return std::string(enum_name(c.path)); })
+        .values("draft_tokens", {"1", "2-5", "6-8"},
+                [](C c) { return c.num_draft_tokens == 1 ? "1" : c.num_draft_tokens <= 5 ? "2-5" : "6-8"; })
+        .values("eos", {"none", "set"}, [](C c) { return c.eos_token_id < 0 ? "none" : "set"; })
+        .values("pool", {"small", "4096"}, [](C c) { return c.pool_size < 4096 ? "small" : "4096"; })
+        .when("command=merge", has(SpecCommandKind::merge))
+        .when("command=filter", has(SpecCommandKind::filter))
+        .when("command=abort", has(SpecCommandKind::abort))
+        .when("command=retract", has(SpecCommandKind::retract))
+        .when("accept_pattern=mixed", has_pattern(SpecAcceptPattern::mixed))
+        .when("accept_pattern=zero_all", has_pattern(SpecAcceptPattern::zero_all))
+        .when("accept_pattern=full_all", has_pattern(SpecAcceptPattern::full_all))
+        .when("accept_pattern=zero_one", has_pattern(SpecAcceptPattern::zero_one))
+        .when("edge=no_commands", [](C c) { return c.num_commands() == 0; })
+        .when_run("run=verify", stat_positive("verify_count"))
+        .when_run("run=zero_accept_verify", stat_positive("zero_accept_verifies"))
+        .when_run("run=zero_accept_step", stat_positive("zero_accept_steps"))
+        .when_run("run=length_over_stop", stat_positive("length_over_stop"))
+        .when_run("run=oom_skip", stat_positive("oom_skips"))
+        .build();
+  }
+
   Record run_one_typed(const SpecDecodeCase& c, const std::string& which, const RunOptions& options) const override {
     validate(c);
     SpecScheduler s(c, spec_verifier(which, options));

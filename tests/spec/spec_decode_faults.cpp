@@ -22,7 +22,7 @@ class SpecFault : public ::testing::TestWithParam<std::string> {};
 TEST(SpecFaults, CampaignWithoutFaultPasses) {
   const auto r = lockstep::testing::expect_clean_campaign("spec_decode", 500);
   bool has_mean = false;
-  for (const auto& [k, v] : r.stats) has_mean |= k == "mean_accept_length" && v >= 1.0;
+  for (const oracle::StatTotal& s : r.stats) has_mean |= s.name == "mean_accept_length" && s.value() >= 1.0;
   EXPECT_TRUE(has_mean);
 }
 
