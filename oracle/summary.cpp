@@ -164,7 +164,7 @@ std::vector<CampaignResult> read_summary_file(const std::string& path) {
   return out;
 }
 
-std::string summary_text(const CampaignResult& r) {
+std::string summary_text(const CampaignResult& r, bool coverage_counts) {
   std::string s = fmt::format("{:<24} {:>7} cases  {:>5} failing  {:>8.1f} cases/s  seed {}{}{}{}\n", r.op,
                               r.cases_run, r.failures, r.cases_per_second(), r.seed,
                               r.fault.empty() ? "" : "  fault " + r.fault,
@@ -186,6 +186,16 @@ std::string summary_text(const CampaignResult& r) {
     for (const std::string& m : missing) s += " " + m;
   }
   s += "\n";
+  if (coverage_counts) {  // one line per axis: "    dtype: f32 1012, bf16 988, f16 0"
+    std::string axis;
+    for (const auto& [name, count] : r.coverage) {
+      const size_t eq = name.find('=');
+      const std::string a = name.substr(0, eq), value = eq == std::string::npos ? name : name.substr(eq + 1);
+      s += a == axis ? fmt::format(", {} {}", value, count) : fmt::format("{}    {}: {} {}", axis.empty() ? "" : "\n", a, value, count);
+      axis = a;
+    }
+    if (!axis.empty()) s += "\n";
+  }
   if (r.first_failure) {
     const CampaignFailure& f = *r.first_failure;
     s += fmt::format("  first failure: case {} (size {}), shrunk in {} steps ({} runs) to:\n", f.case_index, f.size,

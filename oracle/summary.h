@@ -19,7 +19,8 @@ CampaignResult summary_from_json(const nlohmann::ordered_json& j, const std::str
 /// Every summary in a `lockstep --json fuzz` output file (an array of summaries, or one summary).
 std::vector<CampaignResult> read_summary_file(const std::string& path);
 
-/// The text block of one op: the result line, stats, coverage, and the first failure with its report.
-std::string summary_text(const CampaignResult& r);
+/// The text block of one op: the result line, stats, coverage (regions reached and missing; with
+/// `coverage_counts`, one line per axis with every region's counter), and the first failure with its report.
+std::string summary_text(const CampaignResult& r, bool coverage_counts = false);
 
 }  // namespace lockstep::oracle

@@ -67,6 +67,7 @@ struct FuzzArgs {
   double time_limit = 0;
   int shrink = 400;
   std::string shard;  ///< "K/N" ("" = the whole range)
+  bool coverage = false;
 };
 
 std::vector<const Op*> selected_ops(const std::vector<std::string>& names) {
@@ -118,7 +119,7 @@ void clear_progress_line() {
 
 /// Prints the campaigns' summaries (text or JSON) and returns the exit code: with a fault, 0 iff it was
 /// detected; otherwise 1 when any campaign failed.
-int print_summaries(const std::vector<CampaignResult>& results, bool json, bool with_fault) {
+int print_summaries(const std::vector<CampaignResult>& results, bool json, bool with_fault, bool coverage) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   int64_t total = 0, total_fail = 0;
   double total_s = 0;
@@ -129,7 +130,7 @@ int print_summaries(const std::vector<CampaignResult>& results, bool json, bool 
     total_s += r.seconds;
     any_failure = any_failure || r.first_failure.has_value();
     if (json) out.push_back(summary_json(r));
-    else std::cout << summary_text(r);
+    else std::cout << summary_text(r, coverage);
   }
   if (json) {
     std::cout << out.dump(2) << "\n";
@@ -162,12 +163,12 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
     clear_progress_line();
     if (g_interrupted.load()) break;
   }
-  return print_summaries(results, json, !a.fault.empty());
+  return print_summaries(results, json, !a.fault.empty(), a.coverage);
 }
 
 /// `lockstep merge`: shard summaries (files written by `lockstep --json fuzz --shard K/N`) into the
 /// summaries of the unsharded campaigns, one per op in first-seen order.
-int cmd_merge(const std::vector<std::string>& paths, bool json) {
+int cmd_merge(const std::vector<std::string>& paths, bool json, bool coverage) {
   std::vector<std::string> order;
   std::map<std::string, std::pair<std::vector<CampaignResult>, std::vector<std::string>>> by_op;
   for (const std::string& path : paths) {
@@ -186,7 +187,7 @@ int cmd_merge(const std::vector<std::string>& paths, bool json) {
     merged.push_back(merge_campaigns(list, sources));
     with_fault = with_fault || !merged.back().fault.empty();
   }
-  return print_summaries(merged, json, with_fault);
+  return print_summaries(merged, json, with_fault, coverage);
 }
 
 struct ZooArgs {
@@ -271,11 +272,14 @@ int main(int argc, char** argv) {
   fuzz->add_option("--shrink-budget", fa.shrink, "lockstep runs spent shrinking a failure")->check(CLI::NonNegativeNumber);
   fuzz->add_option("--shard", fa.shard, "run shard K of N (0-based, 0 <= K < N) of the case range; combine the N "
                                         "`--json` outputs with `lockstep merge`");
+  fuzz->add_flag("--coverage", fa.coverage, "print every coverage region's counter (one line per axis)");
 
   std::vector<std::string> merge_paths;
   auto* merge = app.add_subcommand("merge", "combine the --json summaries of `lockstep fuzz --shard K/N` runs into "
                                             "the summary of the whole campaign (first failure = lowest case index)");
   merge->add_option("summaries", merge_paths, "JSON files written by `lockstep --json fuzz --shard K/N ...`")->required();
+  bool merge_coverage = false;
+  merge->add_flag("--coverage", merge_coverage, "print every coverage region's counter (one line per axis)");
 
   ZooArgs za;
   auto* zoo = app.add_subcommand("zoo", "run every named fault of every op and print which are detected, after how "
@@ -313,7 +317,7 @@ int main(int argc, char** argv) {
   try {
     if (*list) return cmd_list(json);
     if (*fuzz) return cmd_fuzz(fa, json);
-    if (*merge) return cmd_merge(merge_paths, json);
+    if (*merge) return cmd_merge(merge_paths, json, merge_coverage);
     if (*zoo) return cmd_zoo(za, json);
     if (*run) {
       run_file(run_op, run_in, run_out, run_side, parse_backend(run_device));
