@@ -190,30 +190,13 @@ int cmd_merge(const std::vector<std::string>& paths, bool json, bool coverage) {
   return print_summaries(merged, json, with_fault, coverage);
 }
 
-struct ZooArgs {
-  std::vector<std::string> ops;
-  int64_t cases = 1000;
-  uint64_t seed = 1;
-  int threads = 2;
-  std::string backend = "cpu";
-  std::string dump_dir = "lockstep-dumps";
-  int shrink = 400;
-  bool markdown = false;
-};
-
-/// `lockstep zoo`: every named fault of every op (or of --op); exit 1 when any goes undetected.
-int cmd_zoo(const ZooArgs& a, bool json) {
+/// `lockstep zoo`: every named fault of every op (or of --op); exit 1 when any goes undetected. Uses the
+/// campaign options of `fuzz` (no --fault, --shard or --time-limit).
+int cmd_zoo(const FuzzArgs& a, bool markdown, bool json) {
   const std::vector<const Op*> ops = selected_ops(a.ops);
   const Backend backend = parse_backend(a.backend);
   device::require_backend(backend);
-  CampaignOptions base;
-  base.run.backend = backend;
-  base.seed = a.seed;
-  base.cases = a.cases;
-  base.threads = a.threads;
-  base.dump_dir = a.dump_dir;
-  base.shrink_evaluations = a.shrink;
-  base.interrupted = &g_interrupted;
+  const CampaignOptions base = campaign_options(a, backend);
   std::signal(SIGINT, on_sigint);
   const std::vector<ZooRow> rows =
       run_zoo(ops, base, [&](size_t k, size_t n, const std::string& op, const std::string& fault) {
@@ -222,7 +205,7 @@ int cmd_zoo(const ZooArgs& a, bool json) {
   clear_progress_line();
   require(!rows.empty() || g_interrupted.load(), "--op", a.ops.empty() ? "" : a.ops.front(), "has no named faults");
   if (json) std::cout << zoo_json(rows).dump(2) << "\n";
-  else if (a.markdown) std::cout << zoo_markdown(rows);
+  else if (markdown) std::cout << zoo_markdown(rows);
   else std::cout << zoo_text(rows);
   bool all = !g_interrupted.load();
   for (const ZooRow& r : rows) all = all && r.detected();
@@ -281,7 +264,8 @@ int main(int argc, char** argv) {
   bool merge_coverage = false;
   merge->add_flag("--coverage", merge_coverage, "print every coverage region's counter (one line per axis)");
 
-  ZooArgs za;
+  FuzzArgs za;
+  bool zoo_markdown_flag = false;
   auto* zoo = app.add_subcommand("zoo", "run every named fault of every op and print which are detected, after how "
                                         "many cases and seconds, and how small the shrunk counterexample is");
   zoo->add_option("--op", za.ops, "only this op's faults (repeatable)");
@@ -291,7 +275,7 @@ int main(int argc, char** argv) {
   zoo->add_option("--backend", za.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   zoo->add_option("--dump-dir", za.dump_dir, "where the shrunk counterexamples are written");
   zoo->add_option("--shrink-budget", za.shrink, "lockstep runs spent shrinking each failure")->check(CLI::NonNegativeNumber);
-  zoo->add_flag("--markdown", za.markdown, "print a Markdown table");
+  zoo->add_flag("--markdown", zoo_markdown_flag, "print a Markdown table");
 
   std::string run_op, run_in, run_out, run_side = "device", run_device = "cpu";
   auto* run = app.add_subcommand("run", "run one backend on a case file and write its outputs");
@@ -318,7 +302,7 @@ int main(int argc, char** argv) {
     if (*list) return cmd_list(json);
     if (*fuzz) return cmd_fuzz(fa, json);
     if (*merge) return cmd_merge(merge_paths, json, merge_coverage);
-    if (*zoo) return cmd_zoo(za, json);
+    if (*zoo) return cmd_zoo(za, zoo_markdown_flag, json);
     if (*run) {
       run_file(run_op, run_in, run_out, run_side, parse_backend(run_device));
       if (!json) fmt::print("wrote {} outputs to {}\n", run_side, run_out);

@@ -3,13 +3,7 @@
 # timing aside), bad --shard / merge input (one error line naming the flag or field, exit 2), and
 # `lockstep zoo` (its table, JSON and Markdown forms; exit 1 when a fault goes undetected).
 set -u
-LOCKSTEP=$1
-SRC=$2
-PY=${3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAILED: $*"; exit 1; }
-untimed() { "$PY" "$SRC/tests/oracle/untimed_json.py" "$1"; }
+. "$(dirname "$0")/test_lib.sh" "$@"
 
 # Shards 0..2 of a 3-op campaign (one op with a fault would need --op; these pass) merge into the single run.
 ops="--op spec_decode --op nsa_metadata --op page_table"
@@ -35,14 +29,6 @@ done
 "$PY" -c "import json,sys; d=json.load(open(sys.argv[1]))[0]; assert d['first_failure']['case_index']==37, d" \
   "$tmp/fault.json" || fail "merged first failure"
 
-expect_error() {  # expect_error <needle> <args...>: exit 2, one stderr line mentioning needle
-  local needle=$1; shift
-  "$LOCKSTEP" "$@" > "$tmp/out.txt" 2> "$tmp/err.txt"
-  local rc=$?
-  [ $rc -eq 2 ] || fail "lockstep $*: exit $rc, expected 2"
-  [ "$(wc -l < "$tmp/err.txt")" -eq 1 ] || fail "lockstep $*: not one error line: $(cat "$tmp/err.txt")"
-  grep -qF -- "$needle" "$tmp/err.txt" || fail "lockstep $*: error does not mention '$needle': $(cat "$tmp/err.txt")"
-}
 expect_error "--shard = 3/2" fuzz --cases 5 --shard 3/2
 expect_error "--shard = 0/0" fuzz --cases 5 --shard 0/0
 expect_error "--shard = 1" fuzz --cases 5 --shard 1

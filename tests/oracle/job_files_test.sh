@@ -4,13 +4,7 @@
 # YAML, paths and case count overridden) and then the merge Job's wait + merge. Both merged summaries must
 # equal the single run's (timing aside).
 set -u
-LOCKSTEP=$1
-SRC=$2
-PY=${3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAILED: $*"; exit 1; }
-untimed() { "$PY" "$SRC/tests/oracle/untimed_json.py" "$1"; }
+. "$(dirname "$0")/test_lib.sh" "$@"
 JOBS=$SRC/docs/jobs
 
 # --- Slurm: 3 array tasks + merge ---
