@@ -16,6 +16,15 @@ done
 "$LOCKSTEP" --json merge "$tmp"/shard-*.json > "$tmp/merged.json" || fail "merge exit code"
 [ "$(untimed "$tmp/merged.json")" = "$(untimed "$tmp/single.json")" ] \
   || { diff <(untimed "$tmp/single.json") <(untimed "$tmp/merged.json") | head -20; fail "merged != single run"; }
+"$PY" - "$tmp/merged.json" <<'PYEOF' || fail "coverage in --json"
+import json, sys
+for s in json.load(open(sys.argv[1])):
+    cov = s["coverage"]
+    assert cov["regions"] == len(cov["counts"]) >= 5, (s["op"], cov)
+    assert cov["reached"] == sum(1 for n in cov["counts"].values() if n > 0), (s["op"], cov)
+    assert cov["missing"] == [k for k, n in cov["counts"].items() if n == 0], (s["op"], cov)
+    assert all(0 <= n <= s["cases"] for n in cov["counts"].values()), (s["op"], cov)
+PYEOF
 "$LOCKSTEP" merge "$tmp"/shard-*.json > "$tmp/merged.txt" || fail "merge (text)"
 grep -qE "^spec_decode +301 cases +0 failing" "$tmp/merged.txt" || fail "merge text: $(cat "$tmp/merged.txt")"
 grep -qE "^  coverage: [0-9]+/[0-9]+ regions reached" "$tmp/merged.txt" || fail "merge text coverage line"
