@@ -106,6 +106,11 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
         .values("window", {"none", "1-8", ">8"}, [](C c) {
           return c.sliding_window == 0 ? "none" : c.sliding_window <= 8 ? "1-8" : ">8";
         })
+        .when("window=skips_whole_pages", [](C c) {  // live pages before every query row's window: never read
+          return c.sliding_window > 0 && any_seq(c, [&](int32_t q, int32_t kv) {
+                   return kv - q - c.sliding_window + 1 >= c.page_size;
+                 });
+        })
         .values("soft_cap", {"off", "on"}, [](C c) { return c.soft_cap > 0 ? "on" : "off"; })
         .build();
   }
