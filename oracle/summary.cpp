@@ -1,5 +1,6 @@
 #include "oracle/summary.h"
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -92,7 +93,8 @@ CampaignResult summary_from_json(const nlohmann::ordered_json& j, const std::str
   r.first_case = rd.get<int64_t>(j, "", "first_case");
   r.cases_requested = rd.get<int64_t>(j, "", "cases_requested");
   require(r.first_case >= 0, source + ": first_case", r.first_case, "must not be negative");
-  require(r.cases_requested >= 0, source + ": cases_requested", r.cases_requested, "must not be negative");
+  require(r.cases_requested >= 0 && r.cases_requested <= INT64_MAX - r.first_case, source + ": cases_requested",
+          r.cases_requested, "must be in [0, 2^63 - 1 - first_case]");
   if (j.contains("shard")) r.shard = parse_shard(rd.get<std::string>(j, "", "shard"), source + ": shard");
   r.cases_run = rd.get<int64_t>(j, "", "cases");
   r.failures = rd.get<int64_t>(j, "", "failures");
@@ -105,6 +107,7 @@ CampaignResult summary_from_json(const nlohmann::ordered_json& j, const std::str
   for (const auto& [name, t] : totals.items()) {
     const std::string path = "stat_totals." + name + ".";
     r.stats.push_back({name, rd.get<double>(t, path, "sum"), rd.get<int64_t>(t, path, "cases")});
+    require(r.stats.back().cases >= 0, source + ": " + path + "cases", r.stats.back().cases, "must not be negative");
   }
   const nlohmann::ordered_json& cov = rd.at(j, "", "coverage");
   const nlohmann::ordered_json& counts = rd.at(cov, "coverage.", "counts");

@@ -204,6 +204,10 @@ TEST(Campaign, BadShardsAndMergesNameTheFieldAndValue) {
   j = summary_json(parts[0]);
   j["shard"] = "5/3";
   expect_error([&] { summary_from_json(j, "x.json"); }, "x.json: shard = 5/3");
+  j = summary_json(parts[0]);
+  j["first_case"] = 5;
+  j["cases_requested"] = INT64_MAX;
+  expect_error([&] { summary_from_json(j, "x.json"); }, "x.json: cases_requested = 9223372036854775807");
   expect_error([&] { summary_from_json(nlohmann::ordered_json::array({1}), "x.json"); }, "x.json: summary");
 }
 
