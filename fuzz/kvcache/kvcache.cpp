@@ -28,7 +28,17 @@ rc::Gen<KvTraceCase> gen_kv_trace_case() {
         {1, rc::gen::tuple(rc::gen::just<int32_t>(3), rc::gen::inRange<int32_t>(0, 8), rc::gen::just<int32_t>(0))},
         {2, rc::gen::tuple(rc::gen::just<int32_t>(4), rc::gen::inRange<int32_t>(0, 8), rc::gen::just<int32_t>(0))},
     });
-    const auto cmds = *rc::gen::scale(0.8, rc::gen::container<std::vector<Cmd>>(gen_cmd));
+    auto cmds = *rc::gen::scale(0.8, rc::gen::container<std::vector<Cmd>>(gen_cmd));
+    // Unset-tail commands (-1 = unallocated entries past kv_len, which page-table construction floor-divides:
+    // -1 // page = -1), drawn last as (position, target, amount) and inserted into the sequence, so the
+    // other commands of a case are the same draws with or without them and shrink away independently.
+    const auto unsets = *rc::gen::scale(
+        0.15, rc::gen::container<std::vector<Cmd>>(rc::gen::tuple(
+                  rc::gen::inRange<int32_t>(0, 1000), rc::gen::inRange<int32_t>(0, 8), rc::gen::inRange<int32_t>(1, 33))));
+    for (const auto& [pos, target, amount] : unsets) {
+      const auto at = cmds.begin() + pos % static_cast<int32_t>(cmds.size() + 1);
+      cmds.insert(at, Cmd{static_cast<int32_t>(KvCommand::unset_tail), target, amount});
+    }
     std::vector<int32_t> flat;
     for (const auto& [k, t, a] : cmds) flat.insert(flat.end(), {k, t, a});
     c.commands = Tensor::from<int32_t>({static_cast<int64_t>(cmds.size()), 3}, flat);
