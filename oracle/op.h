@@ -76,6 +76,21 @@ inline void compare_output(Report& rep, const std::string& name, const Tensor& r
   if (!rep.outputs.back().passed) rep.fail(name + ": " + rep.outputs.back().failure);
 }
 
+/// Exact output-rounding check of a bf16/f16 output `out` (issue 9): it must equal the same kernel's f32-output
+/// run `out_f32` on the same inputs rounded to nearest-even, bit for bit (the arithmetic is identical up to
+/// the final store). One ulp of rounding error sits inside the tolerance of check 3; this check sees it.
+/// Recorded as output "<name>_rounding" (reference side: the rounded f32 run).
+inline void check_output_rounding(Report& rep, const std::string& name, const Tensor& out_f32, const Tensor& out) {
+  Tensor rounded(out.dtype(), out_f32.shape());
+  for (int64_t i = 0; i < rounded.numel(); ++i) rounded.set(i, out_f32.get(i));  // one RNE rounding (Tensor::set)
+  compare_output(rep, name + "_rounding", rounded, out, Tolerance{});
+  if (rep.outputs.back().passed && !(rounded == out)) {  // equal values, different bits: signed zeros, NaN payloads
+    rep.outputs.back().passed = false;
+    rep.outputs.back().failure = "bytes differ from the rounded f32-output run (sign of zero or NaN payload)";
+    rep.fail(name + "_rounding: " + rep.outputs.back().failure);
+  }
+}
+
 /// Runs `fn`; an Error becomes the report's error (`prefix` + message) and its failure. Returns whether
 /// `fn` completed.
 template <class Fn>

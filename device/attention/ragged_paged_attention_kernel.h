@@ -23,15 +23,31 @@ enum RpaFault : int {
   kRpaFaultSegmentBlockOffByOne = 1,  ///< row segment starts read from the neighbouring query block
   kRpaFaultSegmentMaskOrForAnd = 2,   ///< segment allow = (rs <= p) OR (p <= q_pos)
   kRpaFaultReadPastKvLen = 3,         ///< page-table entries walked up to the sequence's capacity
+  kRpaFaultOutputRoundTowardZero = 4, ///< bf16/f16 output cast rounds toward zero instead of to nearest-even
 };
 
-template <class T>
+/// Fault kRpaFaultOutputRoundTowardZero: the storage cast rounding toward zero (at most one ulp off the
+/// nearest-even result, so inside the output tolerance; only the oracle's exact rounding check sees it).
+template <class O>
+LS_HD inline O store_toward_zero(float x) {
+  O t = store_as<O>(x);
+  if (fabsf(load_f32(t)) > fabsf(x)) t.bits = static_cast<uint16_t>(t.bits - 1);  // sign-magnitude: one ulp toward 0
+  return t;
+}
+template <>
+LS_HD inline float store_toward_zero<float>(float x) {
+  return x;
+}
+
+/// T: storage type of the inputs; O: of the output (T, or float for the oracle's rounding check: the
+/// arithmetic is identical up to the final store, so store_as<T>(out_f32) must equal out_T bit for bit).
+template <class T, class O = T>
 struct RpaParams {
   const T* q;          // (T, Hq, D)
   const T* k;          // (T, Hkv, D)
   const T* v;          // (T, Hkv, D)
   const T* kv_cache;   // (P, page, 2*Hkv, D)
-  T* out;              // (T, Hq, D)
+  O* out;              // (T, Hq, D)
   const int32_t* kv_lens;     // (S)
   const int32_t* cu_q_lens;   // (S+1)
   const int32_t* cu_kv_lens;  // (S+1)
@@ -58,8 +74,8 @@ LS_HD inline int64_t rpa_smem_bytes(int32_t block_q, int32_t G, int32_t block_kv
   return floats * 4 + int64_t{block_kv} * 8 + int64_t{block_q} * 4;
 }
 
-template <class T>
-LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t block_id, unsigned char* smem) {
+template <class T, class O>
+LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64_t block_id, unsigned char* smem) {
   const int32_t D = P.head_dim, Hq = P.num_q_heads, Hkv = P.num_kv_heads, G = Hq / Hkv;
   const int32_t BQ = P.block_q, BKV = P.block_kv;
   const int32_t qb = static_cast<int32_t>(block_id / Hkv), g = static_cast<int32_t>(block_id % Hkv);
@@ -183,7 +199,8 @@ LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t 
     const int32_t r = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
     const int32_t t = q0 + row0 + r / G, h = g * G + r % G;
     const float val = l[r] > 0.f ? acc[e] / l[r] : 0.f;
-    P.out[(int64_t{t} * Hq + h) * D + d] = store_as<T>(val);
+    P.out[(int64_t{t} * Hq + h) * D + d] =
+        P.fault == kRpaFaultOutputRoundTowardZero ? store_toward_zero<O>(val) : store_as<O>(val);
   }
 }
 
