@@ -20,6 +20,14 @@ struct RunOptions {
   std::string fault;  ///< fault name ("" = none)
 };
 
+/// One side run alone (`lockstep run`): its outputs and the out-of-range page reads it recorded (reads
+/// returned zeros, writes were dropped). Ops without a paged accessor record none.
+struct SideResult {
+  Record outputs;
+  std::vector<OobRead> oob;
+  int64_t oob_dropped = 0;  ///< records lost to the device log's capacity
+};
+
 struct LockstepResult {
   Report report;
   Record reference_outputs;  ///< empty when the reference threw
@@ -43,6 +51,10 @@ class Op {
   virtual LockstepResult run(const std::any& c, const RunOptions& options) const = 0;
   /// Runs one backend alone ("reference" or "device") and returns its outputs; throws Error on bad input.
   virtual Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const = 0;
+  /// run_one with the side's out-of-range page reads (default: run_one, none recorded).
+  virtual SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const {
+    return {run_one(c, which, options), {}, 0};
+  }
 };
 
 /// A report for one lockstep run of `op` (op, canonical case string, backend and fault filled in).

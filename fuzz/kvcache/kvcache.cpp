@@ -1,5 +1,6 @@
 #include "fuzz/kvcache/kvcache.h"
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -58,6 +59,16 @@ rc::Gen<PoolSizingCase> gen_pool_sizing_case() {
     c.page_size = *rc::gen::element<int64_t>(1, 16, 32, 64);
     c.num_experts = *rc::gen::element<int64_t>(0, 0, 8, 128);
     c.ratio = *rc::gen::weightedOneOf<double>({{3, rc::gen::just(0.0)}, {2, rc::gen::element(0.1, 0.15, 0.5, 0.8, 1.0)}});
+    // Sliding window (drawn last): up to the SWA pool's boundary, never past it (spec 3.3 makes a pool
+    // that cannot hold one request an invalid case, rejected by validate()).
+    const int64_t swa = pool_sizes_unvalidated(c).swa_tokens;
+    const int64_t room = swa - c.page_size - 1;  // largest valid window
+    switch (*rc::gen::element(0, 0, 1, 2)) {
+      case 1: c.sliding_window = std::min<int64_t>(*rc::gen::element<int64_t>(512, 1024, 4096), room); break;
+      case 2: c.sliding_window = room - *rc::gen::inRange<int64_t>(0, 4); break;  // at the boundary
+      default: break;
+    }
+    if (c.sliding_window < 1) c.sliding_window = 0;
     return c;
   });
 }

@@ -23,10 +23,20 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
   rc::Gen<RpaCase> typed_generator() const override { return fuzz::gen_rpa_case(); }
 
   Record run_one_typed(const RpaCase& c, const std::string& which, const RunOptions& options) const override {
-    if (which == "reference") return to_record(reference::ragged_paged_attention(c).outputs);
+    return run_side_of(c, which, options).outputs;
+  }
+  SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const override {
+    return run_side_of(std::any_cast<const RpaCase&>(c), which, options);
+  }
+  static SideResult run_side_of(const RpaCase& c, const std::string& which, const RunOptions& options) {
+    if (which == "reference") {
+      auto r = reference::ragged_paged_attention(c);
+      return {to_record(r.outputs), std::move(r.oob), 0};
+    }
     if (which == "device") {
       device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
-      return to_record(device::ragged_paged_attention(c, dopt).outputs);
+      auto r = device::ragged_paged_attention(c, dopt);
+      return {to_record(r.outputs), std::move(r.oob), r.oob_dropped};
     }
     throw Error("--backend", which, "must be reference or device");
   }
