@@ -189,7 +189,8 @@ int cmd_run(const std::string& op, const std::string& in, const std::string& out
     if (oob) {
       fmt::print("{} read {} out-of-range page index slot(s): those reads returned zeros and their writes were "
                  "dropped{}\n",
-                 side, r.oob.size() + r.oob_dropped, allow_oob ? " (allowed by --allow-oob)" : " (exit 1; --allow-oob accepts them)");
+                 side, r.oob.size() + r.oob_dropped,
+                 allow_oob ? " (allowed by --allow-oob)" : " (exit 1; --allow-oob accepts them)");
     }
   }
   return oob && !allow_oob ? 1 : 0;
