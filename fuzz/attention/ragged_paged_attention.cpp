@@ -81,9 +81,18 @@ RpaSpec pick_spec(bool force_multi_item) {
   switch (pick({0, 0, 0, 0, 1, 1, 2, 3, 4})) {
     case 0: spec.scale_mult = 1.0; break;
     case 1: spec.scale_mult = 4.0; break;
-    case 2: spec.scale_mult = 16.0, spec.amplitude = 2.0; break;
-    case 3: spec.scale_mult = 64.0, spec.amplitude = 4.0; break;
-    default: spec.scale_mult = 256.0, spec.amplitude = 8.0; break;
+    case 2:
+      spec.scale_mult = 16.0;
+      spec.amplitude = 2.0;
+      break;
+    case 3:
+      spec.scale_mult = 64.0;
+      spec.amplitude = 4.0;
+      break;
+    default:
+      spec.scale_mult = 256.0;
+      spec.amplitude = 8.0;
+      break;
   }
   const bool multi = spec.mode != MaskMode::causal;
   const int32_t n = pick({0, 0, 0, 1}) == 0 ? *rc::gen::inRange(1, 4) : *rc::gen::inRange(4, 9);
