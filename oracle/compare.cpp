@@ -16,6 +16,16 @@ Tolerance tolerance_for(DType dtype, int64_t reduction_len) {
   }
 }
 
+Tolerance attention_tolerance(DType dtype, const AttentionMagnitudes& m) {
+  Tolerance t = tolerance_for(dtype, m.kv_len);
+  if (t.exact()) return t;
+  const double u = std::ldexp(1.0, -24), M = m.logit_bound;
+  const double arg = u * ((std::sqrt(static_cast<double>(std::max<int64_t>(m.head_dim, 1))) + 3) * M +
+                          3 * m.soft_cap + 2);
+  t.atol = t.atol * std::max(1.0, m.value_bound) + std::expm1(2 * arg) * m.value_bound;
+  return t;
+}
+
 namespace {
 std::vector<int64_t> unravel(int64_t flat, const Shape& shape) {
   std::vector<int64_t> coord(shape.size(), 0);

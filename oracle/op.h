@@ -22,6 +22,14 @@ struct RunOptions {
   std::string fault;  ///< fault name ("" = none)
 };
 
+/// One side run alone (`lockstep run`): its outputs and the out-of-range page reads it recorded (reads
+/// returned zeros, writes were dropped). Ops without a paged accessor record none.
+struct SideResult {
+  Record outputs;
+  std::vector<OobRead> oob;
+  int64_t oob_dropped = 0;  ///< records lost to the device log's capacity
+};
+
 struct LockstepResult {
   Report report;
   Record reference_outputs;  ///< empty when the reference threw
@@ -51,6 +59,10 @@ class Op {
   /// Indices into coverage_regions() of the regions case `c` reached; `r` is its lockstep report (some
   /// regions are only known after the run: stale entries read, zero-accept steps).
   virtual std::vector<int> regions_reached(const std::any& c, const Report& r) const = 0;
+  /// run_one with the side's out-of-range page reads (default: run_one, none recorded).
+  virtual SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const {
+    return {run_one(c, which, options), {}, 0};
+  }
 };
 
 /// A coverage region of a case type: its name and its predicate over a case and the case's report.
@@ -122,6 +134,21 @@ inline void compare_output(Report& rep, const std::string& name, const Tensor& r
                            const Tolerance& tol) {
   rep.outputs.push_back(compare_tensor(name, ref, dev, tol));
   if (!rep.outputs.back().passed) rep.fail(name + ": " + rep.outputs.back().failure);
+}
+
+/// Exact output-rounding check of a bf16/f16 output `out` (issue 9): it must equal the same kernel's f32-output
+/// run `out_f32` on the same inputs rounded to nearest-even, bit for bit (the arithmetic is identical up to
+/// the final store). One ulp of rounding error sits inside the tolerance of check 3; this check sees it.
+/// Recorded as output "<name>_rounding" (reference side: the rounded f32 run).
+inline void check_output_rounding(Report& rep, const std::string& name, const Tensor& out_f32, const Tensor& out) {
+  Tensor rounded(out.dtype(), out_f32.shape());
+  for (int64_t i = 0; i < rounded.numel(); ++i) rounded.set(i, out_f32.get(i));  // one RNE rounding (Tensor::set)
+  compare_output(rep, name + "_rounding", rounded, out, Tolerance{});
+  if (rep.outputs.back().passed && !(rounded == out)) {  // equal values, different bits: signed zeros, NaN payloads
+    rep.outputs.back().passed = false;
+    rep.outputs.back().failure = "bytes differ from the rounded f32-output run (sign of zero or NaN payload)";
+    rep.fail(name + "_rounding: " + rep.outputs.back().failure);
+  }
 }
 
 /// Runs `fn`; an Error becomes the report's error (`prefix` + message) and its failure. Returns whether

@@ -40,8 +40,8 @@ ReplayResult replay_file(const std::string& path, std::optional<Backend> backend
   return r;
 }
 
-void run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-              Backend device_backend) {
+SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
+                    Backend device_backend) {
   const h5::Dump d = h5::read_file(in);
   const std::string name = op_name.empty() ? d.op : op_name;
   require(d.op.empty() || d.op == name, in + ":/op", d.op, "does not match --op " + name);
@@ -54,10 +54,13 @@ void run_file(const std::string& op_name, const std::string& in, const std::stri
   o.kind = "outputs";
   o.op = name;
   o.case_fields = d.case_fields;
-  o.outputs.emplace_back(which, op.run_one(c, which, run));
+  SideResult side = op.run_side(c, which, run);
+  o.outputs.emplace_back(which, side.outputs);
   o.info.emplace_back("case_string", op.case_string(c));
   o.info.emplace_back("backend", which == "device" ? enum_name(device_backend) : "reference");
+  o.info.emplace_back("oob_reads", oob_json(side.oob).dump());
   h5::write_file(out, o);
+  return side;
 }
 
 }  // namespace lockstep::oracle

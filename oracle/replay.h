@@ -19,8 +19,9 @@ struct ReplayResult {
 ReplayResult replay_file(const std::string& path, std::optional<Backend> backend = std::nullopt);
 
 /// `lockstep run`: runs one side ("reference" or "device") on the case in `in` and writes an
-/// "outputs" file to `out` (atomically).
-void run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-              Backend device_backend);
+/// "outputs" file to `out` (atomically), with the side's out-of-range page reads in its `oob_reads`
+/// attribute (JSON, the report's format). Returns the side's result (outputs and OOB reads).
+SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
+                    Backend device_backend);
 
 }  // namespace lockstep::oracle

@@ -4,14 +4,14 @@
 #include <fmt/ranges.h>
 
 namespace lockstep::oracle {
-namespace {
-
 nlohmann::ordered_json oob_json(const std::vector<OobRead>& v) {
   auto arr = nlohmann::ordered_json::array();
   for (const OobRead& o : v)
     arr.push_back({{"seq", o.seq}, {"token", o.token}, {"slot", o.slot}, {"page", o.page}, {"bound", o.bound}});
   return arr;
 }
+
+namespace {
 
 std::vector<OobRead> oob_from(const nlohmann::json& arr) {
   std::vector<OobRead> v;
@@ -21,11 +21,11 @@ std::vector<OobRead> oob_from(const nlohmann::json& arr) {
   return v;
 }
 
+}  // namespace
+
 std::string oob_line(const OobRead& o) {
   return fmt::format("seq {} token {}: page_indices[{}] = {} outside [0, {})", o.seq, o.token, o.slot, o.page, o.bound);
 }
-
-}  // namespace
 
 nlohmann::ordered_json to_json(const Report& r) {
   nlohmann::ordered_json j;

@@ -37,6 +37,10 @@ struct Report {
 
 nlohmann::ordered_json to_json(const Report& r);
 Report report_from_json(const nlohmann::json& j);
+/// OOB reads as the report's JSON stores them: [{"seq", "token", "slot", "page", "bound"}, ...].
+nlohmann::ordered_json oob_json(const std::vector<OobRead>& v);
+/// "seq 0 token 4: page_indices[1] = 99 outside [0, 3)": one out-of-range page read, as reports print it.
+std::string oob_line(const OobRead& o);
 /// Multi-line human-readable report; the first line is PASS/FAIL with the case string.
 std::string to_text(const Report& r);
 

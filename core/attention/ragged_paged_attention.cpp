@@ -6,6 +6,9 @@ namespace lockstep {
 namespace {
 
 constexpr int64_t kMaxElements = int64_t{1} << 31;  // per tensor; cases are test inputs, not models
+// The KV cache may be a real pool (H200: ~2^36 bf16 elements); kernels index it in 64 bits. Rows
+// (pages x page_size) stay below 2^31: page indices are i32.
+constexpr int64_t kMaxCacheElements = int64_t{1} << 37;
 constexpr int64_t kMaxKvLen = int64_t{1} << 20;     // the reference holds (kv_len, D) doubles per head
 
 void check_tensor(const Tensor& t, const std::string& name, DType dt, const Shape& shape) {
@@ -13,9 +16,9 @@ void check_tensor(const Tensor& t, const std::string& name, DType dt, const Shap
   require(t.shape() == shape, "case." + name, t.describe(), fmt::format("shape must be {}", shape_str(shape)));
 }
 
-void check_rank(const Tensor& t, const std::string& name, size_t rank) {
+void check_rank(const Tensor& t, const std::string& name, size_t rank, int64_t max_elements = kMaxElements) {
   require(t.rank() == rank, "case." + name, t.describe(), fmt::format("must have rank {}", rank));
-  require(t.numel() <= kMaxElements, "case." + name, t.describe(), "too many elements");
+  require(t.numel() <= max_elements, "case." + name, t.describe(), "too many elements");
 }
 
 }  // namespace
@@ -40,7 +43,7 @@ void validate(const RpaCase& c) {
   check_tensor(c.q, "q", c.dtype, {T, Hq, D});
   check_tensor(c.k, "k", c.dtype, {T, Hkv, D});
   check_tensor(c.v, "v", c.dtype, {T, Hkv, D});
-  check_rank(c.kv_cache, "kv_cache", 4);
+  check_rank(c.kv_cache, "kv_cache", 4, kMaxCacheElements);
   const int64_t P = c.kv_cache.dim(0);
   check_tensor(c.kv_cache, "kv_cache", c.dtype, {P, c.page_size, 2 * Hkv, D});
   require(P < (int64_t{1} << 31) / c.page_size, "case.kv_cache", c.kv_cache.describe(), "too many cache rows");

@@ -21,7 +21,7 @@ void validate(const KvTraceCase& c) {
   for (int64_t i = 0; i < c.num_commands(); ++i) {
     const int64_t kind = c.commands.get_int(i * 3), target = c.commands.get_int(i * 3 + 1),
                   amount = c.commands.get_int(i * 3 + 2);
-    require(kind >= 0 && kind <= 4, fmt::format("case.commands[{}][0]", i), kind, "unknown command kind (0..4)");
+    require(kind >= 0 && kind <= 5, fmt::format("case.commands[{}][0]", i), kind, "unknown command kind (0..5)");
     require(target >= 0, fmt::format("case.commands[{}][1]", i), target, "target must be >= 0");
     require(amount >= 0, fmt::format("case.commands[{}][2]", i), amount, "amount must be >= 0");
   }

@@ -5,7 +5,9 @@
 ///
 ///   commands  i32 (N, 3)  rows (kind, target, amount):
 ///     kind 0 add request | 1 extend (prefill chunk of `amount` tokens) | 2 decode | 3 finish |
-///     4 evict SWA; `target` picks the live request live_ids[target % live]; a command that cannot
+///     4 evict SWA | 5 unset tail (write -1, unallocated, into the row's `amount` entries past kv_len:
+///     page-table construction then translates -1 tokens, full `-1 // page` and SWA through the mapping's
+///     -1 entry); `target` picks the live request live_ids[target % live]; a command that cannot
 ///     apply (no live request, pools or slots exhausted, max_context reached) changes nothing.
 /// After every command the batch = every live request with KV (in id order) gets its page tables
 /// built: cache_seqlens = kv_len, q_lens = the last forward's query length, max_seq_len_k = max; then
@@ -17,10 +19,10 @@
 
 namespace lockstep {
 
-enum class KvCommand : int { add = 0, extend = 1, decode = 2, finish = 3, evict_swa = 4 };
+enum class KvCommand : int { add = 0, extend = 1, decode = 2, finish = 3, evict_swa = 4, unset_tail = 5 };
 template <>
 struct EnumNames<KvCommand> {
-  static constexpr std::array<const char*, 5> names{"add", "extend", "decode", "finish", "evict_swa"};
+  static constexpr std::array<const char*, 6> names{"add", "extend", "decode", "finish", "evict_swa", "unset_tail"};
 };
 
 struct KvTraceCase {

@@ -42,7 +42,24 @@ struct PoolSizingOutputs {
   }
 };
 
-/// Throws Error naming the field: negative memory, no SWA layer, non-positive bytes, page < 1, ratio < 0.
+/// Pool sizes of spec §3.3 / decision 10 (the formula is documented in reference/kvcache/pool_sizing.h).
+struct PoolSizes {
+  int64_t full_tokens = 0;
+  int64_t swa_tokens = 0;
+};
+
+/// swa_full_tokens_ratio default: 0.15 for MoE models (num_experts > 0), 0.8 otherwise (decision 10).
+double default_swa_full_tokens_ratio(int64_t num_experts);
+
+/// The specification's sizes, without validation. They live in core/ because the case's validity is
+/// defined on them (spec §3.3 raises when the SWA pool cannot hold one request), and validate() is shared
+/// by both sides; reference::kvcache::pool_sizing is validate() + this. The device side computes its own
+/// (device/kvcache/pool_sizing_kernel.h).
+PoolSizes pool_sizes_unvalidated(const PoolSizingCase& c);
+
+/// Throws Error naming the field: negative memory, no SWA layer, non-positive bytes, page < 1, ratio < 0,
+/// and `case.sliding_window` when sliding_window > 0 and sliding_window + page_size >= the SWA pool's tokens
+/// (spec §3.3: "SWA pool cannot hold even one request").
 void validate(const PoolSizingCase& c);
 
 }  // namespace lockstep

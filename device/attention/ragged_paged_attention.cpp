@@ -11,8 +11,8 @@ namespace {
 
 constexpr int kOobCapacity = 4096;
 
-template <class T>
-void run_cpu(const RpaParams<T>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes) {
+template <class T, class O>
+void run_cpu(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes) {
   const int32_t G = attn.num_q_heads / attn.num_kv_heads;
   std::vector<unsigned char> smem(static_cast<size_t>(rpa_smem_bytes(attn.block_q, G, attn.block_kv, attn.head_dim)));
   const BlockCtx ctx{0, 1};
@@ -21,23 +21,23 @@ void run_cpu(const RpaParams<T>& attn, const RpaCacheParams<T>& cache, const Rpa
   for (int64_t e = 0; e < sizes.cache_items; ++e) rpa_cache_update_item(cache, e);
 }
 
-template <class T>
+template <class T, class O>
 RpaDeviceResult run(const RpaCase& c, const DeviceOptions& opt) {
   const RpaBlockedMetadata meta = rpa_blocked_metadata(c);
   RpaDeviceResult result;
-  result.outputs.out = Tensor(c.dtype, {c.num_tokens(), c.num_q_heads, c.head_dim});
+  result.outputs.out = Tensor(dtype_of<O>(), {c.num_tokens(), c.num_q_heads, c.head_dim});
   result.outputs.kv_cache = c.kv_cache;
   std::vector<OobRead> oob(kOobCapacity);
   int oob_count = 0;
   const PagedKv kv{c.page_indices.data<int32_t>(), static_cast<int32_t>(c.kv_cache.dim(0)),
                    static_cast<int32_t>(c.page_size), OobLog{oob.data(), kOobCapacity, &oob_count}};
 
-  RpaParams<T> a{};
+  RpaParams<T, O> a{};
   a.q = c.q.data<T>();
   a.k = c.k.data<T>();
   a.v = c.v.data<T>();
   a.kv_cache = c.kv_cache.data<T>();
-  a.out = result.outputs.out.data<T>();
+  a.out = result.outputs.out.data<O>();
   a.kv_lens = c.kv_lens.data<int32_t>();
   a.cu_q_lens = c.cu_q_lens.data<int32_t>();
   a.cu_kv_lens = c.cu_kv_lens.data<int32_t>();
@@ -125,16 +125,16 @@ RpaBlockedMetadata rpa_blocked_metadata(const RpaCase& c) {
 RpaDeviceResult ragged_paged_attention(const RpaCase& c, const DeviceOptions& options) {
   validate(c);
   switch (c.dtype) {
-    case DType::f32: return run<float>(c, options);
-    case DType::bf16: return run<bf16>(c, options);
-    case DType::f16: return run<f16>(c, options);
+    case DType::f32: return run<float, float>(c, options);
+    case DType::bf16: return options.f32_output ? run<bf16, float>(c, options) : run<bf16, bf16>(c, options);
+    case DType::f16: return options.f32_output ? run<f16, float>(c, options) : run<f16, f16>(c, options);
     default: throw Error("case.dtype", dtype_name(c.dtype), "unsupported by the device kernel");
   }
 }
 
 #if !LOCKSTEP_HAVE_CUDA
-template <class T>
-std::string rpa_run_cuda(const RpaParams<T>&, const RpaCacheParams<T>&, const RpaSizes&) {
+template <class T, class O>
+std::string rpa_run_cuda(const RpaParams<T, O>&, const RpaCacheParams<T>&, const RpaSizes&) {
   return "built without CUDA";
 }
 #endif

@@ -9,8 +9,8 @@
 namespace lockstep::device {
 namespace {
 
-template <class T>
-__global__ void rpa_kernel(RpaParams<T> params) {
+template <class T, class O>
+__global__ void rpa_kernel(RpaParams<T, O> params) {
   extern __shared__ __align__(16) unsigned char smem[];
   const BlockCtx ctx{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   rpa_block(params, ctx, blockIdx.x, smem);
@@ -24,10 +24,10 @@ __global__ void rpa_cache_kernel(RpaCacheParams<T> params, int64_t items) {
 
 }  // namespace
 
-template <class T>
-std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host_cache, const RpaSizes& n) {
+template <class T, class O>
+std::string rpa_run_cuda(const RpaParams<T, O>& host, const RpaCacheParams<T>& host_cache, const RpaSizes& n) {
   CudaScratch s;
-  RpaParams<T> a = host;
+  RpaParams<T, O> a = host;
   a.q = s.upload(host.q, n.q);
   a.k = s.upload(host.k, n.kv_new);
   a.v = s.upload(host.v, n.kv_new);
@@ -64,9 +64,9 @@ std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host
     return "tile needs " + std::to_string(smem) + " bytes of shared memory, device allows " +
            std::to_string(max_smem) + " (reduce block_q or block_kv_pages)";
   }
-  cudaFuncSetAttribute(rpa_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  cudaFuncSetAttribute(rpa_kernel<T, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   const int64_t blocks = int64_t{a.num_blocks} * a.num_kv_heads;
-  if (blocks > 0) rpa_kernel<T><<<static_cast<unsigned>(blocks), 128, smem>>>(a);
+  if (blocks > 0) rpa_kernel<T, O><<<static_cast<unsigned>(blocks), 128, smem>>>(a);
   if (n.cache_items > 0) {
     const int64_t grid = (n.cache_items + 255) / 256 < 65535 ? (n.cache_items + 255) / 256 : 65535;
     rpa_cache_kernel<T><<<static_cast<unsigned>(grid), 256>>>(u, n.cache_items);
@@ -79,8 +79,10 @@ std::string rpa_run_cuda(const RpaParams<T>& host, const RpaCacheParams<T>& host
   return s.error();
 }
 
-template std::string rpa_run_cuda<float>(const RpaParams<float>&, const RpaCacheParams<float>&, const RpaSizes&);
-template std::string rpa_run_cuda<bf16>(const RpaParams<bf16>&, const RpaCacheParams<bf16>&, const RpaSizes&);
-template std::string rpa_run_cuda<f16>(const RpaParams<f16>&, const RpaCacheParams<f16>&, const RpaSizes&);
+template std::string rpa_run_cuda(const RpaParams<float, float>&, const RpaCacheParams<float>&, const RpaSizes&);
+template std::string rpa_run_cuda(const RpaParams<bf16, bf16>&, const RpaCacheParams<bf16>&, const RpaSizes&);
+template std::string rpa_run_cuda(const RpaParams<f16, f16>&, const RpaCacheParams<f16>&, const RpaSizes&);
+template std::string rpa_run_cuda(const RpaParams<bf16, float>&, const RpaCacheParams<bf16>&, const RpaSizes&);
+template std::string rpa_run_cuda(const RpaParams<f16, float>&, const RpaCacheParams<f16>&, const RpaSizes&);
 
 }  // namespace lockstep::device

@@ -11,6 +11,9 @@ namespace lockstep::device {
 struct DeviceOptions {
   Backend backend = Backend::cpu;
   int fault = 0;  ///< fault id of the op (device/core/faults.h); 0 = none
+  /// Write `out` in f32 whatever the case dtype (inputs and arithmetic unchanged): the oracle's exact
+  /// rounding check compares the bf16/f16 output with this run rounded to nearest-even.
+  bool f32_output = false;
 };
 
 /// Gather-free segment metadata (seed 000's pre-scatter fix): one row of `block_q` segment starts per

@@ -23,15 +23,31 @@ enum RpaFault : int {
   kRpaFaultSegmentBlockOffByOne = 1,  ///< row segment starts read from the neighbouring query block
   kRpaFaultSegmentMaskOrForAnd = 2,   ///< segment allow = (rs <= p) OR (p <= q_pos)
   kRpaFaultReadPastKvLen = 3,         ///< page-table entries walked up to the sequence's capacity
+  kRpaFaultOutputRoundTowardZero = 4, ///< bf16/f16 output cast rounds toward zero instead of to nearest-even
 };
 
-template <class T>
+/// Fault kRpaFaultOutputRoundTowardZero: the storage cast rounding toward zero (at most one ulp off the
+/// nearest-even result, so inside the output tolerance; only the oracle's exact rounding check sees it).
+template <class O>
+LS_HD inline O store_toward_zero(float x) {
+  O t = store_as<O>(x);
+  if (fabsf(load_f32(t)) > fabsf(x)) t.bits = static_cast<uint16_t>(t.bits - 1);  // sign-magnitude: one ulp toward 0
+  return t;
+}
+template <>
+LS_HD inline float store_toward_zero<float>(float x) {
+  return x;
+}
+
+/// T: storage type of the inputs; O: of the output (T, or float for the oracle's rounding check: the
+/// arithmetic is identical up to the final store, so store_as<T>(out_f32) must equal out_T bit for bit).
+template <class T, class O = T>
 struct RpaParams {
   const T* q;          // (T, Hq, D)
   const T* k;          // (T, Hkv, D)
   const T* v;          // (T, Hkv, D)
   const T* kv_cache;   // (P, page, 2*Hkv, D)
-  T* out;              // (T, Hq, D)
+  O* out;              // (T, Hq, D)
   const int32_t* kv_lens;     // (S)
   const int32_t* cu_q_lens;   // (S+1)
   const int32_t* cu_kv_lens;  // (S+1)
@@ -51,6 +67,19 @@ struct RpaParams {
   PagedKv kv;
 };
 
+/// Element offsets, pointer-free and 64-bit throughout: a serving pool's cache holds more than 2^31
+/// elements (rows x 2*Hkv x D), so no index into it may pass through a 32-bit intermediate. Every global
+/// memory index of the kernels below goes through one of these (unit-tested on the host at the top of a
+/// > 2^31-element pool: tests/attention/rpa_offsets_test.cpp).
+///   cache: (P, page, 2*Hkv, D), row = page * page_size + slot; kv = 0 for K, 1 for V of kv head g
+LS_HD inline int64_t rpa_cache_offset(int64_t row, int32_t Hkv, int32_t g, int32_t kv, int32_t D, int32_t d) {
+  return (row * 2 * Hkv + 2 * int64_t{g} + kv) * D + d;
+}
+///   q / out: (T, Hq, D); k / v: (T, Hkv, D) — token t, head h
+LS_HD inline int64_t rpa_token_offset(int64_t t, int32_t H, int32_t h, int32_t D, int32_t d) {
+  return (t * H + h) * D + d;
+}
+
 /// Shared-memory bytes one block needs.
 LS_HD inline int64_t rpa_smem_bytes(int32_t block_q, int32_t G, int32_t block_kv, int32_t D) {
   const int64_t R = int64_t{block_q} * G;
@@ -58,8 +87,8 @@ LS_HD inline int64_t rpa_smem_bytes(int32_t block_q, int32_t G, int32_t block_kv
   return floats * 4 + int64_t{block_kv} * 8 + int64_t{block_q} * 4;
 }
 
-template <class T>
-LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t block_id, unsigned char* smem) {
+template <class T, class O>
+LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64_t block_id, unsigned char* smem) {
   const int32_t D = P.head_dim, Hq = P.num_q_heads, Hkv = P.num_kv_heads, G = Hq / Hkv;
   const int32_t BQ = P.block_q, BKV = P.block_kv;
   const int32_t qb = static_cast<int32_t>(block_id / Hkv), g = static_cast<int32_t>(block_id % Hkv);
@@ -84,7 +113,7 @@ LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t 
   LS_FOR_THREADS(ctx, e, int64_t{R} * D) {
     const int32_t r = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
     const int32_t t = q0 + row0 + r / G, h = g * G + r % G;
-    Qs[e] = load_f32(P.q[(int64_t{t} * Hq + h) * D + d]);
+    Qs[e] = load_f32(P.q[rpa_token_offset(t, Hq, h, D, d)]);
     acc[e] = 0.f;
   }
   LS_FOR_THREADS(ctx, r, R) {
@@ -126,12 +155,12 @@ LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t 
       const int64_t row = rows[j];
       float kx = 0.f, vx = 0.f;
       if (row >= 0) {
-        kx = load_f32(P.kv_cache[(row * 2 * Hkv + 2 * g) * D + d]);
-        vx = load_f32(P.kv_cache[(row * 2 * Hkv + 2 * g + 1) * D + d]);
+        kx = load_f32(P.kv_cache[rpa_cache_offset(row, Hkv, g, 0, D, d)]);
+        vx = load_f32(P.kv_cache[rpa_cache_offset(row, Hkv, g, 1, D, d)]);
       } else if (row == -2) {
         const int64_t t = q0 + (base + j - prefix);
-        kx = load_f32(P.k[(t * Hkv + g) * D + d]);
-        vx = load_f32(P.v[(t * Hkv + g) * D + d]);
+        kx = load_f32(P.k[rpa_token_offset(t, Hkv, g, D, d)]);
+        vx = load_f32(P.v[rpa_token_offset(t, Hkv, g, D, d)]);
       }
       Ks[e] = kx;
       Vs[e] = vx;
@@ -183,7 +212,8 @@ LS_HD inline void rpa_block(const RpaParams<T>& P, const BlockCtx& ctx, int64_t 
     const int32_t r = static_cast<int32_t>(e / D), d = static_cast<int32_t>(e % D);
     const int32_t t = q0 + row0 + r / G, h = g * G + r % G;
     const float val = l[r] > 0.f ? acc[e] / l[r] : 0.f;
-    P.out[(int64_t{t} * Hq + h) * D + d] = store_as<T>(val);
+    P.out[rpa_token_offset(t, Hq, h, D, d)] =
+        P.fault == kRpaFaultOutputRoundTowardZero ? store_toward_zero<O>(val) : store_as<O>(val);
   }
 }
 
@@ -223,8 +253,8 @@ LS_HD inline void rpa_cache_update_item(const RpaCacheParams<T>& P, int64_t e) {
     row = page < 0 || page >= P.kv.num_pages ? -1 : int64_t{page} * P.kv.page_size + pos % P.kv.page_size;
   }
   if (row < 0) return;
-  P.cache_out[(row * 2 * Hkv + 2 * g) * D + d] = P.k[(int64_t{t} * Hkv + g) * D + d];
-  P.cache_out[(row * 2 * Hkv + 2 * g + 1) * D + d] = P.v[(int64_t{t} * Hkv + g) * D + d];
+  P.cache_out[rpa_cache_offset(row, Hkv, g, 0, D, d)] = P.k[rpa_token_offset(t, Hkv, g, D, d)];
+  P.cache_out[rpa_cache_offset(row, Hkv, g, 1, D, d)] = P.v[rpa_token_offset(t, Hkv, g, D, d)];
 }
 
 }  // namespace lockstep::device

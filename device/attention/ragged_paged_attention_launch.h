@@ -15,7 +15,7 @@ struct RpaSizes {
 
 /// Runs attention + cache update on CUDA. `out`, `cache_out` and the OOB log are written back to the
 /// host pointers in the params. Returns "" or the CUDA error.
-template <class T>
-std::string rpa_run_cuda(const RpaParams<T>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes);
+template <class T, class O>
+std::string rpa_run_cuda(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes);
 
 }  // namespace lockstep::device

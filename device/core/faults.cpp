@@ -19,6 +19,9 @@ const std::vector<FaultInfo>& all_faults() {
        "seed 000/001: segment allow-mask combined with OR instead of AND (rs <= p || p <= q_pos)"},
       {"read_past_kv_len", "ragged_paged_attention", kRpaFaultReadPastKvLen,
        "seed 004: the kernel walks page-table entries past kv_len (stale trailing entries)"},
+      {"output_round_toward_zero", "ragged_paged_attention", kRpaFaultOutputRoundTowardZero,
+       "bf16/f16 output cast rounds toward zero instead of to nearest-even (within one ulp: only the exact "
+       "rounding check sees it)"},
       {"stale_trailing_entries_read", "kv_trace", kKvFaultStaleTrailingEntriesRead,
        "seed 004 root cause: trailing req_to_token entries of short rows (up to max_seq_len_k) translated and read"},
       {"swa_state_not_swapped", "kv_trace", kKvFaultSwaStateNotSwapped,

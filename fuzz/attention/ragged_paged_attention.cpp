@@ -53,7 +53,7 @@ RpaSeqSpec pick_seq(bool multi_item, int32_t index) {
 
 RpaSpec pick_spec(bool force_multi_item) {
   RpaSpec spec;
-  spec.dtype = pick({DType::f32, DType::bf16});
+  spec.dtype = pick({DType::f32, DType::bf16, DType::f16});  // every dtype validate() accepts
   spec.mode = force_multi_item ? pick({MaskMode::segment, MaskMode::dense})
                                : pick({MaskMode::causal, MaskMode::segment, MaskMode::dense});
   spec.num_kv_heads = pick({1, 2, 4});
@@ -76,7 +76,24 @@ RpaSpec pick_spec(bool force_multi_item) {
     default: spec.sliding_window = *rc::gen::inRange(9, 129); break;
   }
   spec.soft_cap = pick({0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 10.0, 30.0});
-  spec.scale_mult = pick({1.0, 4.0});
+  // Logit scale (sm_scale multiplier, value amplitude): |logits| up to ~10 (levels 0-1), ~100 (2), ~1e3 (3)
+  // and ~2e4 (4), where the f32 rounding of the softmax argument dominates the error (oracle/compare.h).
+  switch (pick({0, 0, 0, 0, 1, 1, 2, 3, 4})) {
+    case 0: spec.scale_mult = 1.0; break;
+    case 1: spec.scale_mult = 4.0; break;
+    case 2:
+      spec.scale_mult = 16.0;
+      spec.amplitude = 2.0;
+      break;
+    case 3:
+      spec.scale_mult = 64.0;
+      spec.amplitude = 4.0;
+      break;
+    default:
+      spec.scale_mult = 256.0;
+      spec.amplitude = 8.0;
+      break;
+  }
   const bool multi = spec.mode != MaskMode::causal;
   const int32_t n = pick({0, 0, 0, 1}) == 0 ? *rc::gen::inRange(1, 4) : *rc::gen::inRange(4, 9);
   for (int32_t i = 0; i < n; ++i) {
@@ -192,10 +209,10 @@ RpaCase materialize(const RpaSpec& spec, MaskMode mode) {
   c.k = Tensor(c.dtype, {T, Hkv, D});
   c.v = Tensor(c.dtype, {T, Hkv, D});
   c.kv_cache = Tensor(c.dtype, {P, page, 2 * Hkv, D});
-  fill_uniform(c.q, spec.data_seed + 1, 1.0);
-  fill_uniform(c.k, spec.data_seed + 2, 1.0);
-  fill_uniform(c.v, spec.data_seed + 3, 1.0);
-  fill_uniform(c.kv_cache, spec.data_seed + 4, 1.0);
+  fill_uniform(c.q, spec.data_seed + 1, spec.amplitude);
+  fill_uniform(c.k, spec.data_seed + 2, spec.amplitude);
+  fill_uniform(c.v, spec.data_seed + 3, spec.amplitude);
+  fill_uniform(c.kv_cache, spec.data_seed + 4, spec.amplitude);
 
   if (mode == MaskMode::segment) {
     std::vector<int32_t> pe(S, 0), rs(T, 0);

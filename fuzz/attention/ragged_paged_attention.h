@@ -7,8 +7,9 @@
 /// decode (q_len 1) and prefill with and without a cached prefix, kv_len up to a few hundred, head dims
 /// 64/128/256, GQA groups 1/2/4/8, page sizes 1/4/16, scattered page tables, prefix pages shared between
 /// sequences, stale entries (valid, -1, >= P, INT32_MAX/MIN) past kv_len and in the padded tail,
-/// multi-item layouts with 1..N items and empty (1-token) items, windows, soft cap, f32 and bf16, and
-/// tile sizes with a last partial block.
+/// multi-item layouts with 1..N items and empty (1-token) items, windows, soft cap, f32, bf16 and f16,
+/// logits from ~10 up to ~2e4 in magnitude (sm_scale multiplier up to 256, values up to +-8), and tile
+/// sizes with a last partial block.
 #include <cstdint>
 #include <vector>
 
@@ -38,6 +39,7 @@ struct RpaSpec {
   int32_t block_q = 8, block_kv_pages = 2;
   int32_t sliding_window = 0;
   double soft_cap = 0.0, scale_mult = 1.0;
+  double amplitude = 1.0;    ///< q, k, v and cache values uniform in [-amplitude, amplitude)
   int32_t padded_seqs = 0;   ///< extra batch slots past num_seqs (kv_len 0)
   int32_t padded_tokens = 0; ///< extra token rows past the last sequence
   int32_t spare_pages = 0;   ///< unreferenced cache pages

@@ -1,5 +1,6 @@
 #include "fuzz/kvcache/kvcache.h"
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -28,7 +29,17 @@ rc::Gen<KvTraceCase> gen_kv_trace_case() {
         {1, rc::gen::tuple(rc::gen::just<int32_t>(3), rc::gen::inRange<int32_t>(0, 8), rc::gen::just<int32_t>(0))},
         {2, rc::gen::tuple(rc::gen::just<int32_t>(4), rc::gen::inRange<int32_t>(0, 8), rc::gen::just<int32_t>(0))},
     });
-    const auto cmds = *rc::gen::scale(0.8, rc::gen::container<std::vector<Cmd>>(gen_cmd));
+    auto cmds = *rc::gen::scale(0.8, rc::gen::container<std::vector<Cmd>>(gen_cmd));
+    // Unset-tail commands (-1 = unallocated entries past kv_len, which page-table construction floor-divides:
+    // -1 // page = -1), drawn last as (position, target, amount) and inserted into the sequence, so the
+    // other commands of a case are the same draws with or without them and shrink away independently.
+    const auto unsets = *rc::gen::scale(
+        0.15, rc::gen::container<std::vector<Cmd>>(rc::gen::tuple(
+                  rc::gen::inRange<int32_t>(0, 1000), rc::gen::inRange<int32_t>(0, 8), rc::gen::inRange<int32_t>(1, 33))));
+    for (const auto& [pos, target, amount] : unsets) {
+      const auto at = cmds.begin() + pos % static_cast<int32_t>(cmds.size() + 1);
+      cmds.insert(at, Cmd{static_cast<int32_t>(KvCommand::unset_tail), target, amount});
+    }
     std::vector<int32_t> flat;
     for (const auto& [k, t, a] : cmds) flat.insert(flat.end(), {k, t, a});
     c.commands = Tensor::from<int32_t>({static_cast<int64_t>(cmds.size()), 3}, flat);
@@ -48,6 +59,16 @@ rc::Gen<PoolSizingCase> gen_pool_sizing_case() {
     c.page_size = *rc::gen::element<int64_t>(1, 16, 32, 64);
     c.num_experts = *rc::gen::element<int64_t>(0, 0, 8, 128);
     c.ratio = *rc::gen::weightedOneOf<double>({{3, rc::gen::just(0.0)}, {2, rc::gen::element(0.1, 0.15, 0.5, 0.8, 1.0)}});
+    // Sliding window (drawn last): up to the SWA pool's boundary, never past it (spec 3.3 makes a pool
+    // that cannot hold one request an invalid case, rejected by validate()).
+    const int64_t swa = pool_sizes_unvalidated(c).swa_tokens;
+    const int64_t room = swa - c.page_size - 1;  // largest valid window
+    switch (*rc::gen::element(0, 0, 1, 2)) {
+      case 1: c.sliding_window = std::min<int64_t>(*rc::gen::element<int64_t>(512, 1024, 4096), room); break;
+      case 2: c.sliding_window = room - *rc::gen::inRange<int64_t>(0, 4); break;  // at the boundary
+      default: break;
+    }
+    if (c.sliding_window < 1) c.sliding_window = 0;
     return c;
   });
 }

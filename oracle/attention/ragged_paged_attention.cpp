@@ -1,6 +1,7 @@
 /// Registry entry of ragged_paged_attention: reference (reference/attention), device kernel
 /// (device/attention), generator (fuzz/attention) and the comparison rule.
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <string>
@@ -112,14 +113,28 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
                  });
         })
         .values("soft_cap", {"off", "on"}, [](C c) { return c.soft_cap > 0 ? "on" : "off"; })
+        // sm_scale * sqrt(D): the generator's logit levels (|logits| ~10 up to ~2e4, issue 9).
+        .values("logit_scale", {"1", "4", "16", "64", "256"}, [str](C c) {
+          return str(static_cast<int64_t>(std::lround(std::abs(c.sm_scale) * std::sqrt(double(c.head_dim)))));
+        })
         .build();
   }
 
   Record run_one_typed(const RpaCase& c, const std::string& which, const RunOptions& options) const override {
-    if (which == "reference") return to_record(reference::ragged_paged_attention(c).outputs);
+    return run_side_of(c, which, options).outputs;
+  }
+  SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const override {
+    return run_side_of(std::any_cast<const RpaCase&>(c), which, options);
+  }
+  static SideResult run_side_of(const RpaCase& c, const std::string& which, const RunOptions& options) {
+    if (which == "reference") {
+      auto r = reference::ragged_paged_attention(c);
+      return {to_record(r.outputs), std::move(r.oob), 0};
+    }
     if (which == "device") {
       device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
-      return to_record(device::ragged_paged_attention(c, dopt).outputs);
+      auto r = device::ragged_paged_attention(c, dopt);
+      return {to_record(r.outputs), std::move(r.oob), r.oob_dropped};
     }
     throw Error("--backend", which, "must be reference or device");
   }
@@ -142,9 +157,17 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
     // 1. inputs unmodified
     check_inputs_unmodified(rep, before, c);
     // 2-3. outputs
-    int64_t max_kv = 1;
-    for (int64_t i = 0; i < c.num_seqs; ++i) max_kv = std::max<int64_t>(max_kv, c.kv_len(i));
-    compare_output(rep, "out", ref.outputs.out, dev.outputs.out, tolerance_for(c.dtype, max_kv));
+    AttentionMagnitudes mag{1, c.head_dim, ref.logit_bound, ref.value_bound, c.soft_cap};
+    for (int64_t i = 0; i < c.num_seqs; ++i) mag.kv_len = std::max<int64_t>(mag.kv_len, c.kv_len(i));
+    compare_output(rep, "out", ref.outputs.out, dev.outputs.out, attention_tolerance(c.dtype, mag));
+    if (c.dtype != DType::f32) {  // bf16/f16: the output cast rounds to nearest-even, exactly
+      device::DeviceOptions d32 = dopt;
+      d32.f32_output = true;
+      device::RpaDeviceResult dev32;
+      if (!run_reporting_errors(rep, "device (f32 output): ", [&] { dev32 = device::ragged_paged_attention(c, d32); }))
+        return res;
+      check_output_rounding(rep, "out", dev32.outputs.out, dev.outputs.out);
+    }
     compare_output(rep, "kv_cache", ref.outputs.kv_cache, dev.outputs.kv_cache, Tolerance{});
     // OOB page reads: every one is a failure (a crash or silent garbage in production).
     rep.device_oob = dev.oob;

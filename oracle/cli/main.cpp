@@ -226,7 +226,33 @@ int cmd_replay(const std::string& path, const std::string& backend, bool json) {
     if (r.has_stored_report)
       fmt::print("report {} the one stored in the dump\n", r.identical ? "is identical to" : "DIFFERS from");
   }
-  return r.result.report.passed ? 0 : 1;
+  if (r.result.report.passed) return 0;
+  // The reference rejecting the case is bad input (exit 2), like validate() rejecting it.
+  return r.result.report.error.rfind("invalid case: ", 0) == 0 ? 2 : 1;
+}
+
+/// `lockstep run`: exit 0, or 1 when the side read out-of-range pages (each listed, as in the fuzz report;
+/// the outputs are still written) unless `allow_oob`.
+int cmd_run(const std::string& op, const std::string& in, const std::string& out, const std::string& side,
+            const std::string& device, bool allow_oob, bool json) {
+  const SideResult r = run_file(op, in, out, side, parse_backend(device));
+  const bool oob = !r.oob.empty() || r.oob_dropped > 0;
+  if (json) {
+    nlohmann::ordered_json j{{"out", out}, {"backend", side}, {"oob_reads", oob_json(r.oob)},
+                             {"oob_dropped", r.oob_dropped}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    fmt::print("wrote {} outputs to {}\n", side, out);
+    for (const OobRead& o : r.oob) fmt::print("  {} OOB read: {}\n", side, oob_line(o));
+    if (r.oob_dropped > 0) fmt::print("  ({} more OOB records dropped)\n", r.oob_dropped);
+    if (oob) {
+      fmt::print("{} read {} out-of-range page index slot(s): those reads returned zeros and their writes were "
+                 "dropped{}\n",
+                 side, r.oob.size() + r.oob_dropped,
+                 allow_oob ? " (allowed by --allow-oob)" : " (exit 1; --allow-oob accepts them)");
+    }
+  }
+  return oob && !allow_oob ? 1 : 0;
 }
 
 }  // namespace
@@ -284,6 +310,8 @@ int main(int argc, char** argv) {
   run->add_option("--out", run_out, "output HDF5 file")->required();
   run->add_option("--backend", run_side, "reference or device")->check(CLI::IsMember({"reference", "device"}));
   run->add_option("--device", run_device, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  bool run_allow_oob = false;
+  run->add_flag("--allow-oob", run_allow_oob, "exit 0 even when the case reads out-of-range pages (still listed)");
 
   std::string replay_path, replay_backend;
   auto* replay = app.add_subcommand("replay", "re-run a dump (or any case file) in lockstep and print its report");
@@ -303,11 +331,7 @@ int main(int argc, char** argv) {
     if (*fuzz) return cmd_fuzz(fa, json);
     if (*merge) return cmd_merge(merge_paths, json, merge_coverage);
     if (*zoo) return cmd_zoo(za, zoo_markdown_flag, json);
-    if (*run) {
-      run_file(run_op, run_in, run_out, run_side, parse_backend(run_device));
-      if (!json) fmt::print("wrote {} outputs to {}\n", run_side, run_out);
-      return 0;
-    }
+    if (*run) return cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, json);
     if (*replay) return cmd_replay(replay_path, replay_backend, json);
   } catch (const Error& e) {
     fmt::print(stderr, "lockstep: error: {}\n", e.what());

@@ -54,6 +54,14 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
     if (which == "device") return to_record(device::kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
     throw Error("--backend", which, "must be reference or device");
   }
+  /// Device side: the bad table entries its read walk met and the attention kernel's out-of-range pages.
+  SideResult run_side(const std::any& a, const std::string& which, const RunOptions& options) const override {
+    if (which != "device") return TypedOp::run_side(a, which, options);
+    auto r = device::kv_trace(std::any_cast<const KvTraceCase&>(a), options.backend, device::fault_id(kName, options.fault));
+    SideResult s{to_record(r.outputs), std::move(r.reads), r.dropped};
+    s.oob.insert(s.oob.end(), r.attention_oob.begin(), r.attention_oob.end());
+    return s;
+  }
 
   LockstepResult run_typed(const KvTraceCase& c, const RunOptions& options) const override {
     LockstepResult res;

@@ -104,11 +104,17 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
           }
         }
       }
+      for (int64_t p = 0; p < kv_len; ++p)
+        if (needed[p]) result.value_bound = std::max(result.value_bound, V.row(p).cwiseAbs().maxCoeff());
       for (int64_t h = g * G; h < (g + 1) * G; ++h) {
         Eigen::MatrixXd Q(q_len, D);  // (q_len, D)
         for (int64_t j = 0; j < q_len; ++j)
           for (int64_t d = 0; d < D; ++d) Q(j, d) = c.q.get(((q0 + j) * Hq + h) * D + d);
         Eigen::MatrixXd S = (Q * K.transpose()) * c.sm_scale;  // (q_len, kv_len)
+        const Eigen::MatrixXd A = (Q.cwiseAbs() * K.cwiseAbs().transpose()) * std::fabs(c.sm_scale);  // (q_len, kv_len)
+        for (int64_t j = 0; j < q_len; ++j)
+          for (int64_t p = 0; p < kv_len; ++p)
+            if (allowed[j * kv_len + p]) result.logit_bound = std::max(result.logit_bound, A(j, p));
         for (int64_t j = 0; j < q_len; ++j) {
           double m = -INFINITY;
           for (int64_t p = 0; p < kv_len; ++p) {

@@ -21,6 +21,11 @@ namespace lockstep::reference {
 struct RpaResult {
   RpaOutputs outputs;
   std::vector<OobRead> oob;  ///< sorted by (seq, slot), one entry per bad page slot
+  /// Magnitudes the tolerance model needs (oracle/compare.h, rpa_tolerance), over every (query row, head,
+  /// allowed key) of the case: logit_bound = max |sm_scale| * sum_d |q_d * k_d| (>= |score| before the soft
+  /// cap), value_bound = max |v_d| of the keys read. 0 when no key is allowed.
+  double logit_bound = 0;
+  double value_bound = 0;
 };
 
 RpaResult ragged_paged_attention(const RpaCase& c);

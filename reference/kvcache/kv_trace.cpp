@@ -29,6 +29,7 @@ void apply_command(const KvTraceCase& c, int64_t i, KvMemory& m) {
     case KvCommand::decode: m.decode(id); break;
     case KvCommand::finish: m.finish(id); break;
     case KvCommand::evict_swa: m.evict_swa(id); break;
+    case KvCommand::unset_tail: m.unset_tail(id, amount); break;
     default: break;
   }
 }

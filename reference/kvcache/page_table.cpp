@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/kvcache/floordiv.h"
 
 namespace lockstep::reference::kvcache {
 
@@ -28,10 +29,10 @@ PageTables build_page_tables(const PageTableInput& in) {
             fmt::format("outside req_to_token rows [0, {})", slots));
     for (int64_t j = 0; j < t.cols; ++j) {
       const int64_t tok = in.req_to_token[slot * in.max_context + j * in.page_size];
-      t.page_table[b * t.cols + j] = static_cast<int32_t>(tok / in.page_size);
+      t.page_table[b * t.cols + j] = static_cast<int32_t>(python_floordiv(tok, in.page_size));
       if (in.mapping.empty()) continue;
       const int64_t swa = tok >= -1 && tok < map_len - 1 ? in.mapping[tok < 0 ? map_len - 1 : tok] : -1;
-      t.swa_page_table[b * t.cols + j] = static_cast<int32_t>(swa / in.page_size);
+      t.swa_page_table[b * t.cols + j] = static_cast<int32_t>(python_floordiv(swa, in.page_size));
     }
   }
   return t;

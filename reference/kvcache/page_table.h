@@ -2,8 +2,9 @@
 /// Reference page-table construction and its static validator (spec: shared/spec/
 /// gemma4-kvcache-speculative.md §4.4, trtllm_mha `init_forward_metadata`, non-CUDA-graph path).
 ///
-///   page_table[b, j]     = req_to_token[req_pool_indices[b], j * page_size] / page_size
-///   swa_page_table[b, j] = mapping[req_to_token[req_pool_indices[b], j * page_size]] / page_size
+///   page_table[b, j]     = req_to_token[req_pool_indices[b], j * page_size] // page_size
+///   swa_page_table[b, j] = mapping[req_to_token[req_pool_indices[b], j * page_size]] // page_size
+///   (`//` is floor division as in the spec's torch code: an unallocated entry -1 gives -1, not 0)
 ///   j in [0, cols), cols = ceil(max_seq_len_k / page_size)   (page size 1: token indices, cols = max_k)
 /// Every column is built (upstream translates the whole slice, trailing entries of short rows
 /// included); which entries a kernel then READS is the validator's business:

@@ -228,6 +228,13 @@ void KvMemory::evict_swa(int32_t id) {
   r.swa_evicted = next;
 }
 
+void KvMemory::unset_tail(int32_t id, int64_t count) {
+  require(live(id), "request", id, "is not live");
+  const ReqState& r = reqs_[id];
+  const int64_t end = std::min(config_.max_context, r.kv_len + std::max<int64_t>(count, 0));
+  for (int64_t t = r.kv_len; t < end; ++t) rtt_.set(r.slot, t, -1);
+}
+
 std::vector<PoolCounters> KvMemory::counters() const {
   PoolCounters full{"full", alloc_.full().size(), alloc_.full_available_size()};
   PoolCounters swa{"swa", alloc_.swa().size(), alloc_.swa_available_size()};

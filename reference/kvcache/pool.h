@@ -164,6 +164,11 @@ class KvMemory {
   bool decode(int32_t id);                  ///< one new token
   void finish(int32_t id);                  ///< frees every slot of the request and its row
   void evict_swa(int32_t id);               ///< frees SWA slots outside the window
+  /// Writes -1 (unallocated) into the request's req_to_token row at positions [kv_len, kv_len + count)
+  /// (clipped to max_context): what an engine that pads unused row entries with -1 leaves there. The
+  /// entries are translated by page-table construction (index -1 maps to the mapping's last entry, -1)
+  /// but never read (they lie past kv_len); a later extend overwrites them.
+  void unset_tail(int32_t id, int64_t count);
   bool live(int32_t id) const;
   std::vector<int32_t> live_ids() const;
   const ReqState& request(int32_t id) const { return reqs_.at(id); }

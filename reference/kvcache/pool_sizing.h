@@ -7,6 +7,8 @@
 ///   full = align(max_tokens); swa = align(int(full * r)); align(x) = x // page * page
 ///   (all-SWA: swa = align(max_tokens), full = 0)
 ///   sliding_window > 0 and sliding_window + page >= swa -> Error ("SWA pool cannot hold one request")
+/// The formula is core's pool_sizes_unvalidated (core/kvcache/pool_sizing.h) and the feasibility error
+/// is part of the case's validate(): whether a case is valid is decided once, for both sides.
 /// Decision (seed 004 follow-up fix): the default ratio is 0.15 for MoE models (num_experts > 0) and
 /// 0.8 (sglang's default) for dense models; an explicit ratio always wins.
 #include <cstdint>
@@ -16,12 +18,10 @@
 
 namespace lockstep::reference::kvcache {
 
-struct PoolSizes {
-  int64_t full_tokens = 0;
-  int64_t swa_tokens = 0;
-};
+using lockstep::default_swa_full_tokens_ratio;
+using lockstep::PoolSizes;
 
-double default_swa_full_tokens_ratio(int64_t num_experts);
+/// validate(c) (throws Error naming the field), then the sizes.
 PoolSizes pool_sizing(const PoolSizingCase& c);
 
 }  // namespace lockstep::reference::kvcache

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attention/rpa_test_util.h"
 #include "core/attention/ragged_paged_attention.h"
 #include "device/core/faults.h"
 #include "oracle/campaign.h"
@@ -49,6 +50,29 @@ TEST(RpaFaults, ShrinkingReducesALargeFailingCase) {
   EXPECT_LT(shrunk.num_tokens() * shrunk.num_q_heads * shrunk.head_dim,
             original.num_tokens() * original.num_q_heads * original.head_dim)
       << f.original.case_string << "\n -> " << f.shrunk.case_string;
+}
+
+// Issue 9 item 2: an output cast that rounds toward zero stays within one ulp, inside the output tolerance;
+// only the exact check against the kernel's own f32-output run (rounded to nearest-even) flags it, in both
+// bf16 and f16.
+TEST(RpaFaults, RoundTowardZeroIsCaughtOnlyByTheExactRoundingCheck) {
+  const Op& op = find_op("ragged_paged_attention");
+  for (DType dt : {DType::bf16, DType::f16}) {
+    auto spec = lockstep::testing::simple_spec({{5, 7}, {1, 12}});
+    spec.dtype = dt;
+    const RpaCase c = fuzz::materialize(spec);
+    RunOptions o;
+    o.fault = "output_round_toward_zero";
+    const auto r = op.run(std::any(c), o);
+    ASSERT_FALSE(r.report.passed) << dtype_name(dt);
+    ASSERT_EQ(r.report.outputs.size(), 3u);
+    EXPECT_EQ(r.report.outputs[0].name, "out");
+    EXPECT_TRUE(r.report.outputs[0].passed);  // within tolerance
+    EXPECT_EQ(r.report.outputs[1].name, "out_rounding");
+    EXPECT_FALSE(r.report.outputs[1].passed);
+    EXPECT_EQ(r.report.failures.size(), 1u);
+    EXPECT_TRUE(op.run(std::any(c), {}).report.passed);  // and without the fault the same case passes
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFaults, RpaFault, ::testing::ValuesIn([] {

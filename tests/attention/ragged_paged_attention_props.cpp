@@ -31,7 +31,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 RC_GTEST_PROP(RaggedPagedAttention, DeviceMatchesReferenceInEveryMode, ()) {
   const fuzz::RpaSpec spec = *fuzz::gen_rpa_spec();
   const RpaCase c = fuzz::materialize(spec);
-  RC_TAG(enum_name(c.mode));
+  RC_TAG(enum_name(c.mode), dtype_name(c.dtype), spec.scale_mult);  // every dtype and logit level (issue 9)
   const auto r = op().run(std::any(c), {});
   if (!r.report.passed) RC_FAIL(oracle::to_text(r.report));
 }

@@ -123,6 +123,26 @@ struct EvictSwa : Cmd {
   void show(std::ostream& os) const override { os << "evict_swa(" << target << ")"; }
 };
 
+// -1 (unallocated) entries past kv_len: both page tables floor-divide them (-1 // page = -1).
+struct UnsetTail : Cmd {
+  int32_t target = *rc::gen::inRange(0, 8);
+  int64_t count = *rc::gen::inRange<int64_t>(1, 33);
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.live.empty()); }
+  void run(const Model& m, Sut& s) const override {
+    const int32_t id = pick(m, target);
+    auto terms = [&] {
+      std::string t;
+      for (const auto& p : s.m.counters()) t += p.describe();
+      return t;
+    };
+    const std::string before = terms();
+    s.m.unset_tail(id, count);
+    RC_ASSERT(terms() == before);  // the pools do not see it
+    check_state(s);
+  }
+  void show(std::ostream& os) const override { os << "unset_tail(" << target << ", " << count << ")"; }
+};
+
 KvConfig gen_config() {
   KvConfig c;
   c.page_size = *rc::gen::element<int64_t>(1, 2, 4, 8, 16);
@@ -140,7 +160,7 @@ void run_machine(int fault) {
   Sut sut(c, fault);
   Model model;
   model.slots = c.req_slots;
-  rc::state::check(model, sut, rc::state::gen::execOneOfWithArgs<AddRequest, Extend, Decode, Finish, EvictSwa>());
+  rc::state::check(model, sut, rc::state::gen::execOneOfWithArgs<AddRequest, Extend, Decode, Finish, EvictSwa, UnsetTail>());
 }
 
 }  // namespace

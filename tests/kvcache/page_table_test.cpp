@@ -1,8 +1,13 @@
 // Page-table construction, SWA translation and the static validator (reference/kvcache/page_table.h),
 // and the device kernel in lockstep with them (device/kvcache/page_table.h).
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "device/kvcache/kv_trace.h"
+#include "oracle/campaign.h"
+#include "oracle/op.h"
 #include "device/kvcache/page_table.h"
 #include "device/kvcache/page_table_kernel.h"
 #include "reference/kvcache/page_table.h"
@@ -156,4 +161,54 @@ TEST(PageTable, EvictionBoundaryIsTightForTheWindow) {
   EXPECT_EQ(describe(bad[0]), "swa_page_table[0, 7] = 0 (unallocated/evicted, inside the read window)");
   w.window = 5;  // one key wider: key 8 is still live (eviction used pre_len = 12, not 13)
   EXPECT_TRUE(validate_page_tables(t, in.cache_seqlens, in.q_lens, w).empty());
+}
+
+// Spec §4.4 divides with torch's `//` (floor): an unallocated req_to_token entry -1 gives page -1, as the
+// device kernel computes it, not 0 (C++ `/` truncates toward zero). Row b's entries past its kv_len are
+// unset to -1 through the pool model; the SWA translation of -1 goes through the mapping's -1 entry.
+TEST(PageTable, UnallocatedEntriesFloorDivide) {
+  KvMemory m(KvConfig{64, 64, 4, 8, 2, 32});
+  const int32_t a = *m.add_request(), b = *m.add_request();
+  m.extend(a, 13);
+  m.extend(b, 5);
+  m.unset_tail(b, 32);  // positions [5, 32) of b's row = -1 (clipped to max_context)
+  EXPECT_EQ(m.req_to_token().at(m.request(b).slot, 8), -1);
+  EXPECT_EQ(m.allocator().translate(-1), -1);
+  const PageTableInput in = batch_input(m);
+  const PageTables t = build_page_tables(in);
+  ASSERT_EQ(t.cols, 4);  // ceil(13 / 4)
+  for (int64_t j = 2; j < 4; ++j) {  // row b's columns past ceil(5 / 4) = 2: token -1
+    EXPECT_EQ(t.page_table[1 * 4 + j], -1) << j;
+    EXPECT_EQ(t.swa_page_table[1 * 4 + j], -1) << j;
+  }
+  // Unread (past kv_len): the validator stays quiet, and the device kernel builds the same tables.
+  EXPECT_TRUE(validate_page_tables(t, in.cache_seqlens, in.q_lens, read_window(m)).empty());
+  const auto dev = device::build_page_tables(in, read_window(m), Backend::cpu, 0);
+  EXPECT_EQ(dev.tables.page_table, t.page_table);
+  EXPECT_EQ(dev.tables.swa_page_table, t.swa_page_table);
+  EXPECT_TRUE(dev.reads.empty());
+}
+
+// The kv_trace generator reaches -1 entries in both tables, built by the device kernel from req_to_token
+// rows and the mapping (not supplied as tables), and reference and device agree on every one of them.
+TEST(KvTraceGenerator, ReachesUnallocatedEntriesBuiltThroughTheKernel) {
+  const oracle::Op& op = oracle::find_op("kv_trace");
+  int64_t full_minus_one = 0, swa_minus_one = 0, cases_with = 0;
+  for (int64_t i = 0; i < 200; ++i) {
+    const std::any c = oracle::campaign_case(op, 1, i).value();
+    const auto& kc = std::any_cast<const KvTraceCase&>(c);
+    const auto dev = device::kv_trace(kc, Backend::cpu, 0);
+    const auto full = dev.outputs.page_tables.span<int32_t>(), swa = dev.outputs.swa_page_tables.span<int32_t>();
+    const int64_t f = std::count(full.begin(), full.end(), -1), s = std::count(swa.begin(), swa.end(), -1);
+    full_minus_one += f;
+    swa_minus_one += s;
+    if (f > 0 && kc.page_size > 1) {
+      ++cases_with;
+      const auto r = op.run(c, {});
+      EXPECT_TRUE(r.report.passed) << oracle::to_text(r.report);
+    }
+  }
+  EXPECT_GT(full_minus_one, 0);
+  EXPECT_GT(swa_minus_one, 0);
+  EXPECT_GE(cases_with, 5);
 }

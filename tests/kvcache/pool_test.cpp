@@ -158,6 +158,29 @@ TEST(PoolSizing, DefaultRatioIsMoeOnly) {
   EXPECT_EQ(bad.tokens.get_int(1), 71808);
 }
 
+// Spec §3.3's feasibility error defines which cases are valid, so it lives in the case's validate()
+// (core/), which both sides call: the device side rejects the case too instead of returning sizes.
+TEST(PoolSizing, APoolThatCannotHoldOneWindowIsInvalidOnBothSides) {
+  PoolSizingCase c = gemma4(int64_t{1} << 26, 1, 1, 64, 0, 0.8);
+  const int64_t swa = device::pool_sizing(c, 0).tokens.get_int(1);  // no window: always valid
+  ASSERT_EQ(swa, 4992);  // 2^26 // (4096 + 0.8*8192) = 6301 -> full 6272 -> int(0.8*6272) = 5017 -> 4992
+  c.sliding_window = swa - 64;  // W + page = swa: infeasible
+  for (auto run : {+[](const PoolSizingCase& x) { validate(x); },
+                   +[](const PoolSizingCase& x) { (void)device::pool_sizing(x, 0); },
+                   +[](const PoolSizingCase& x) { (void)pool_sizing(x); }}) {
+    try {
+      run(c);
+      ADD_FAILURE() << "accepted an SWA pool that cannot hold one request";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.field(), "case.sliding_window");
+      EXPECT_NE(std::string(e.what()).find("cannot hold even one request"), std::string::npos) << e.what();
+    }
+  }
+  c.sliding_window = swa - 65;  // W + page < swa: feasible
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_EQ(device::pool_sizing(c, 0).tokens.get_int(1), swa);
+}
+
 TEST(PoolSizing, RejectsAPoolThatCannotHoldOneWindowAndBadFields) {
   PoolSizingCase c = gemma4(int64_t{1} << 20, 1, 1, 64, 0, 0.8);
   c.sliding_window = 1024;
