@@ -19,10 +19,7 @@ Tolerance tolerance_for(DType dtype, int64_t reduction_len) {
 Tolerance attention_tolerance(DType dtype, const AttentionMagnitudes& m) {
   Tolerance t = tolerance_for(dtype, m.kv_len);
   if (t.exact()) return t;
-  const double u = std::ldexp(1.0, -24), M = m.logit_bound;
-  const double arg = u * ((std::sqrt(static_cast<double>(std::max<int64_t>(m.head_dim, 1))) + 3) * M +
-                          3 * m.soft_cap + 2);
-  t.atol = t.atol * std::max(1.0, m.value_bound) + std::expm1(2 * arg) * m.value_bound;
+  t.atol = t.atol * std::max(1.0, m.value_bound) + m.softmax_error;
   return t;
 }
 

@@ -30,35 +30,30 @@ struct Tolerance {
 Tolerance tolerance_for(DType dtype, int64_t reduction_len);
 
 /// What the attention tolerance depends on (the reference measures the magnitudes:
-/// reference::RpaResult::logit_bound / value_bound).
+/// reference::RpaResult::softmax_error / value_bound).
 struct AttentionMagnitudes {
-  int64_t kv_len = 1;       ///< longest key sequence (reduction length of P*V and of the softmax sum)
-  int64_t head_dim = 1;     ///< D (reduction length of each score)
-  double logit_bound = 0;   ///< M = max |sm_scale| * sum_d |q_d k_d| over allowed (row, key)
-  double value_bound = 0;   ///< Vmax = max |v| over the keys read
-  double soft_cap = 0;      ///< 0 = none
+  int64_t kv_len = 1;          ///< longest key sequence (reduction length of P*V and of the softmax sum)
+  double softmax_error = 0;    ///< bound on the output error from fp32 softmax arguments (below)
+  double value_bound = 0;      ///< Vmax = max |v| over the keys read
 };
 
 /// Tolerance of an attention output (online softmax in fp32, output in `dtype`):
 ///   tolerance_for(dtype, kv_len) with its atol scaled by max(1, Vmax) (the accumulation error of P*V
-///   scales with the values; tolerance_for assumes |v| <= 1), plus the softmax-argument term below.
+///   scales with the values; tolerance_for assumes |v| <= 1), plus the softmax-argument term, added to atol.
 ///
-/// Softmax-argument term. The kernel computes each score s_p = sm_scale * q.k_p in fp32 and exponentiates
-/// s_p - m. With u = 2^-24 (fp32 unit roundoff), the fp32 argument differs from the exact one by at most
-///   E = u * ( sqrt(D) * M     dot product of D terms: each partial sum and product is <= M/|sm_scale|,
-///                             their rounding errors add like a random walk (as tolerance_for's atol assumes)
-///           + M               rounding of the product with sm_scale (|s| <= M)
-///           + 2 M             rounding of s_p - m (|s_p - m| <= 2M)
-///           + 3 cap           soft cap c*tanh(s/c): division, tanhf and product, each <= 1 ulp of c; the
-///                             cap's slope is <= 1, so it does not amplify the error it is given
-///           + 2 )             expf's own error (<= 2 ulp of the weight, the same as a 2u argument error)
-/// Perturbing every argument by at most E multiplies each softmax weight w_p by e^e_p / sum_q w_q e^e_q,
-/// a factor in [e^-2E, e^2E]; so sum_p |w~_p - w_p| <= e^(2E) - 1 and the output moves by at most
-///   (e^(2E) - 1) * Vmax,
-/// which is added to atol. The term grows like M * 2^-24: ~1e-6 for |logits| ~ 10, and the dominant
-/// error for |logits| ~ 1e3 (where an fp32 evaluation of the spec's own formula is off by ~4e-5 too).
-/// Measured slack (BENCHMARKS.md): f32 outputs use a few percent of it (the sqrt(D) * M term bounds
-/// partial sums by sum |q_d k_d|, which random data rarely approaches); bf16/f16 are dominated by rtol.
+/// Softmax-argument term. The kernel exponentiates fp32 arguments t_p - m. For every (row, allowed key)
+/// the reference bounds the argument's error e_p in double (core/attention/softmax_error.h: the dot
+/// product, sm_scale's rounding and product, the soft cap with its slope at the score — a saturated cap
+/// passes on almost none of the pre-cap error — and the subtraction; the maximum's own error cancels by
+/// shift invariance), adds 2u for expf (<= 2 ulp of the weight), and bounds the change of the row's
+/// softmax weights by
+///   sum_p |w~_p - w_p| <= 2A / (1 - A),  A = sum_p w_p expm1(e_p + 2u)   (softmax_weight_error)
+/// so the row's output moves by at most that times max |v| of its keys. The largest such bound over all
+/// rows is the term. Weighting by the exact weights w_p keeps keys far below the row maximum (weights
+/// ~e^-30 and less) from inflating it; with every e_p = E it is ~2E Vmax, as for a uniform perturbation.
+/// It grows like |logit| * 2^-24 * (sqrt(D) + 3): ~1e-6 for |logits| ~ 10, and the dominant error for
+/// uncapped |logits| ~ 1e3 (where an fp32 evaluation of the spec's own formula is off by ~4e-5 too).
+/// Measured slack: BENCHMARKS.md.
 Tolerance attention_tolerance(DType dtype, const AttentionMagnitudes& m);
 
 struct TensorDiff {

@@ -157,7 +157,7 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
     // 1. inputs unmodified
     check_inputs_unmodified(rep, before, c);
     // 2-3. outputs
-    AttentionMagnitudes mag{1, c.head_dim, ref.logit_bound, ref.value_bound, c.soft_cap};
+    AttentionMagnitudes mag{1, ref.softmax_error, ref.value_bound};
     for (int64_t i = 0; i < c.num_seqs; ++i) mag.kv_len = std::max<int64_t>(mag.kv_len, c.kv_len(i));
     compare_output(rep, "out", ref.outputs.out, dev.outputs.out, attention_tolerance(c.dtype, mag));
     if (c.dtype != DType::f32) {  // bf16/f16: the output cast rounds to nearest-even, exactly

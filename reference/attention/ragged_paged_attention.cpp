@@ -6,6 +6,8 @@
 
 #include <Eigen/Dense>
 
+#include "core/attention/softmax_error.h"
+
 namespace lockstep::reference {
 namespace {
 
@@ -115,17 +117,27 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
         for (int64_t j = 0; j < q_len; ++j)
           for (int64_t p = 0; p < kv_len; ++p)
             if (allowed[j * kv_len + p]) result.logit_bound = std::max(result.logit_bound, A(j, p));
+        std::vector<double> score_error(static_cast<size_t>(kv_len), 0.0);
         for (int64_t j = 0; j < q_len; ++j) {
           double m = -INFINITY;
           for (int64_t p = 0; p < kv_len; ++p) {
+            if (allowed[j * kv_len + p]) score_error[p] = capped_score_error(A(j, p), S(j, p), D, c.soft_cap);
             if (c.soft_cap > 0) S(j, p) = c.soft_cap * std::tanh(S(j, p) / c.soft_cap);
             if (!allowed[j * kv_len + p]) S(j, p) = -INFINITY;
             m = std::max(m, S(j, p));
           }
+
           Eigen::RowVectorXd w = Eigen::RowVectorXd::Zero(kv_len);
           if (m > -INFINITY) {
             for (int64_t p = 0; p < kv_len; ++p) w(p) = std::exp(S(j, p) - m);  // exp(-inf) = 0
             w /= w.sum();
+            double A = 0, vmax = 0;  // softmax-argument error of the row, in output units (RpaResult)
+            for (int64_t p = 0; p < kv_len; ++p) {
+              if (!allowed[j * kv_len + p]) continue;
+              A += w(p) * std::expm1(softmax_argument_error(score_error[p], S(j, p), m) + 2 * kF32UnitRoundoff);
+              vmax = std::max(vmax, V.row(p).cwiseAbs().maxCoeff());
+            }
+            result.softmax_error = std::max(result.softmax_error, softmax_weight_error(A) * vmax);
           }
           Eigen::RowVectorXd o = w * V;  // (1, D)
           for (int64_t d = 0; d < D; ++d) result.outputs.out.set(((q0 + j) * Hq + h) * D + d, o(d));

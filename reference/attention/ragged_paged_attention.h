@@ -21,11 +21,15 @@ namespace lockstep::reference {
 struct RpaResult {
   RpaOutputs outputs;
   std::vector<OobRead> oob;  ///< sorted by (seq, slot), one entry per bad page slot
-  /// Magnitudes the tolerance model needs (oracle/compare.h, rpa_tolerance), over every (query row, head,
+  /// Magnitudes the tolerance model needs (oracle/compare.h, attention_tolerance), over every (query row, head,
   /// allowed key) of the case: logit_bound = max |sm_scale| * sum_d |q_d * k_d| (>= |score| before the soft
   /// cap), value_bound = max |v_d| of the keys read. 0 when no key is allowed.
   double logit_bound = 0;
   double value_bound = 0;
+  /// max over (query row, head) of the bound on how far fp32 softmax-argument rounding can move the row's
+  /// output: softmax_weight_error(sum_p w_p expm1(e_p + 2u)) * max |v| of the row's allowed keys, with e_p
+  /// from core/attention/softmax_error.h and 2u for expf (oracle/compare.h, attention_tolerance).
+  double softmax_error = 0;
 };
 
 RpaResult ragged_paged_attention(const RpaCase& c);
