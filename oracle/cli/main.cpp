@@ -2,9 +2,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <limits>
+#include <new>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -13,6 +17,7 @@
 #include "core/error.h"
 #include "device/core/faults.h"
 #include "oracle/campaign.h"
+#include "oracle/h5io.h"
 #include "oracle/op.h"
 #include "oracle/replay.h"
 
@@ -21,8 +26,53 @@ using namespace lockstep::oracle;
 
 namespace {
 
+// SIGINT and SIGTERM: the first one asks the command to stop (a campaign finishes the cases in flight
+// and prints its summary; the exit code is then 130); a second one kills the process.
 std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted.store(true); }
+void on_stop_signal(int sig) {
+  if (g_interrupted.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+bool install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return true;
+}
+// Installed before main() (static initialisation), so that no part of start-up dies on a signal.
+[[maybe_unused]] const bool g_handlers_installed = install_stop_handlers();
+constexpr int kExitInterrupted = 130;
+
+// ---- command-line values: clear errors instead of silent wrapping --------------------------------
+
+/// A decimal integer in [lo, hi] (no sign for unsigned, no exponent, no fraction).
+template <class T>
+CLI::Validator integer_in(T lo, T hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        T v{};
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && end == s.data() + s.size() && v >= lo && v <= hi) return "";
+        return fmt::format("{} is not an integer in [{}, {}]", escape_control(s), lo, hi);
+      },
+      "", "");
+}
+
+/// A finite number >= 0.
+CLI::Validator finite_non_negative() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        double v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(v) && v >= 0) return "";
+        return fmt::format("{} is not a finite number >= 0", escape_control(s));
+      },
+      "", "");
+}
 
 Backend parse_backend(const std::string& s) { return parse_enum<Backend>(s, "--backend"); }
 
@@ -75,8 +125,11 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
   }
   const Backend backend = parse_backend(a.backend);
   device::require_backend(backend);
+  require(a.first_case <= std::numeric_limits<int64_t>::max() - a.cases, "--first-case", a.first_case,
+          fmt::format("--first-case + --cases ({}) must stay below 2^63", a.cases));
+  // Found before any case runs: a failure found later must not be lost for want of a place to dump it.
+  if (!a.dump_dir.empty()) h5::check_writable_dir(a.dump_dir);
   const bool tty = isatty(fileno(stderr)) && !json;
-  std::signal(SIGINT, on_sigint);
 
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   int64_t total = 0, total_fail = 0;
@@ -137,6 +190,7 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
                    f.shrink_steps, f.shrink_tries);
         std::cout << to_text(f.shrunk);
         if (!f.dump_path.empty()) fmt::print("  dump: {}\n", f.dump_path);
+        if (!f.dump_error.empty()) fmt::print("  dump: not written: {}\n", escape_control(f.dump_error));
         fmt::print("  reproduce: {}\n", f.repro_command);
       }
     }
@@ -148,15 +202,44 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
     fmt::print("summary: {} cases, {} failures, {:.1f} cases/s{}\n", total, total_fail, total_s > 0 ? total / total_s : 0.0,
                g_interrupted.load() ? " (interrupted)" : "");
   }
+  if (g_interrupted.load()) return kExitInterrupted;
   // With --fault the campaign's purpose is detection: success means a failure was found.
   if (!a.fault.empty()) return any_failure ? 0 : 1;
   return any_failure ? 1 : 0;
 }
 
-int cmd_replay(const std::string& path, const std::string& backend, bool json) {
+/// Input-file options of run and replay.
+struct InputArgs {
+  int64_t max_elements = h5::kDefaultMaxFileElements;
+  int64_t max_bytes = h5::kDefaultMaxFileBytes;
+  double read_timeout = 10;
+  bool allow_unknown_fields = false;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--max-input-elements", max_elements, "budget of tensor elements in the input file")
+        ->check(integer_in<int64_t>(1, h5::kMaxElements * int64_t{64}));
+    cmd->add_option("--max-input-bytes", max_bytes, "budget of bytes (decompressed + in memory) of the input file")
+        ->check(integer_in<int64_t>(1, int64_t{1} << 40));
+    cmd->add_option("--read-timeout", read_timeout, "seconds the (isolated) HDF5 parse of the input may take")
+        ->check(finite_non_negative());
+    cmd->add_flag("--allow-unknown-fields", allow_unknown_fields,
+                  "accept /case fields the op does not know (they are ignored)");
+  }
+  LoadOptions load() const {
+    LoadOptions o;
+    o.read.limits.max_elements = max_elements;
+    o.read.limits.max_bytes = max_bytes;
+    o.read.timeout_s = read_timeout > 0 ? read_timeout : 10;
+    o.read.interrupted = &g_interrupted;
+    o.allow_unknown_fields = allow_unknown_fields;
+    return o;
+  }
+};
+
+int cmd_replay(const std::string& path, const std::string& backend, const InputArgs& in, bool json) {
   std::optional<Backend> b;
   if (!backend.empty()) b = parse_backend(backend);
-  const ReplayResult r = replay_file(path, b);
+  const ReplayResult r = replay_file(path, b, in.load());
   if (json) {
     nlohmann::ordered_json j{{"report", to_json(r.result.report)},
                              {"has_stored_report", r.has_stored_report},
@@ -173,6 +256,7 @@ int cmd_replay(const std::string& path, const std::string& backend, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_stop_handlers();
   CLI::App app{"lockstep: differential testing of LLM-serving kernels against a CPU reference"};
   app.require_subcommand(1);
   bool json = false;
@@ -184,15 +268,19 @@ int main(int argc, char** argv) {
   auto* fuzz = app.add_subcommand("fuzz", "fuzz ops: generate cases, run reference and device in lockstep, shrink "
                                           "and dump the first failure");
   fuzz->add_option("--op", fa.ops, "op to fuzz (repeatable; default: every registered op)");
-  fuzz->add_option("--cases", fa.cases, "cases per op")->check(CLI::PositiveNumber);
-  fuzz->add_option("--seed", fa.seed, "campaign seed; case i is a pure function of (op, seed, i)");
+  fuzz->add_option("--cases", fa.cases, "cases per op")
+      ->check(integer_in<int64_t>(1, std::numeric_limits<int64_t>::max()));
+  fuzz->add_option("--seed", fa.seed, "campaign seed; case i is a pure function of (op, seed, i)")
+      ->check(integer_in<uint64_t>(0, std::numeric_limits<uint64_t>::max()));
   fuzz->add_option("--first-case", fa.first_case, "index of the first case (to reproduce case i: --first-case i "
-                                                  "--cases 1)")->check(CLI::NonNegativeNumber);
+                                                  "--cases 1)")
+      ->check(integer_in<int64_t>(0, std::numeric_limits<int64_t>::max()));
   fuzz->add_option("--backend", fa.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   fuzz->add_option("--fault", fa.fault, "inject a named fault (see `lockstep list`); exit 0 iff it is detected");
   fuzz->add_option("--threads", fa.threads, "worker threads")->check(CLI::Range(1, 64));
   fuzz->add_option("--dump-dir", fa.dump_dir, "where failure dumps are written");
-  fuzz->add_option("--time-limit", fa.time_limit, "stop starting new cases after this many seconds (0 = none)");
+  fuzz->add_option("--time-limit", fa.time_limit, "stop starting new cases after this many seconds (0 = none)")
+      ->check(finite_non_negative());
   fuzz->add_option("--shrink-budget", fa.shrink, "lockstep runs spent shrinking a failure")->check(CLI::NonNegativeNumber);
 
   std::string run_op, run_in, run_out, run_side = "device", run_device = "cpu";
@@ -202,35 +290,70 @@ int main(int argc, char** argv) {
   run->add_option("--out", run_out, "output HDF5 file")->required();
   run->add_option("--backend", run_side, "reference or device")->check(CLI::IsMember({"reference", "device"}));
   run->add_option("--device", run_device, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  InputArgs run_input;
+  run_input.add_to(run);
 
   std::string replay_path, replay_backend;
   auto* replay = app.add_subcommand("replay", "re-run a dump (or any case file) in lockstep and print its report");
   replay->add_option("dump", replay_path, "HDF5 dump or case file")->required();
   replay->add_option("--backend", replay_backend, "override the recorded device backend: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  InputArgs replay_input;
+  replay_input.add_to(replay);
 
+  // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    std::string known;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == word) {
+        known.clear();
+        break;
+      }
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known.empty()) {
+      fmt::print(stderr, "lockstep: error: unknown command '{}' (commands: {}; see --help)\n", escape_control(word),
+                 known);
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    fmt::print(stderr, "lockstep: error: {} (see --help)\n", e.what());
+    fmt::print(stderr, "lockstep: error: {} (see --help)\n", escape_control(e.what()));
     return 2;
   }
+  int rc = 0;
   try {
-    if (*list) return cmd_list(json);
-    if (*fuzz) return cmd_fuzz(fa, json);
+    if (*list) rc = cmd_list(json);
+    if (*fuzz) rc = cmd_fuzz(fa, json);
     if (*run) {
-      run_file(run_op, run_in, run_out, run_side, parse_backend(run_device));
-      if (!json) fmt::print("wrote {} outputs to {}\n", run_side, run_out);
-      return 0;
+      if (!g_interrupted.load()) {
+        run_file(run_op, run_in, run_out, run_side, parse_backend(run_device), run_input.load());
+        if (!json) fmt::print("wrote {} outputs to {}\n", run_side, run_out);
+      }
     }
-    if (*replay) return cmd_replay(replay_path, replay_backend, json);
+    if (*replay) rc = cmd_replay(replay_path, replay_backend, replay_input, json);
+  } catch (const h5::Interrupted&) {
+    rc = kExitInterrupted;
   } catch (const Error& e) {
     fmt::print(stderr, "lockstep: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "lockstep: error: out of memory{}\n",
+               *run ? " running the case in " + run_in : *replay ? " replaying " + replay_path : "");
+    return 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "lockstep: internal error: {}\n", e.what());
+    fmt::print(stderr, "lockstep: internal error: {}\n", escape_control(e.what()));
     return 3;
   }
-  return 0;
+  if (g_interrupted.load()) {
+    fmt::print(stderr, "lockstep: interrupted\n");
+    return kExitInterrupted;
+  }
+  return rc;
 }
