@@ -170,7 +170,7 @@ void check_tensor_for_write(const Tensor& t, const std::string& field) {
   if (t.dtype() == DType::boolean) {
     auto v = t.span<uint8_t>();
     for (size_t i = 0; i < v.size(); ++i) {
-      require(v[i] <= 1, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool tensor byte must be 0 or 1");
+      if (v[i] > 1) require(false, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool tensor byte must be 0 or 1");
     }
   }
 }
@@ -352,12 +352,12 @@ void charge(const std::string& field, int64_t elements, int64_t bytes, int64_t m
   b.elements += elements;
   b.bytes += bytes;
   b.members += members;
-  require(b.elements <= b.limits.max_elements, field, fmt::format("{} elements in the file so far", b.elements),
+  require(b.elements <= b.limits.max_elements, field, fmt::format("{} elements with this one", b.elements),
           fmt::format("file exceeds its budget of {} tensor elements (raise it with --max-input-elements)",
                       b.limits.max_elements));
-  require(b.bytes <= b.limits.max_bytes, field, fmt::format("{} bytes in the file so far", b.bytes),
+  require(b.bytes <= b.limits.max_bytes, field, fmt::format("{} bytes with this one", b.bytes),
           fmt::format("file exceeds its budget of {} bytes (raise it with --max-input-bytes)", b.limits.max_bytes));
-  require(b.members <= b.limits.max_members, field, fmt::format("{} attributes and links so far", b.members),
+  require(b.members <= b.limits.max_members, field, fmt::format("{} attributes and links with these", b.members),
           fmt::format("file exceeds its budget of {} attributes and links", b.limits.max_members));
 }
 
@@ -725,8 +725,8 @@ std::vector<int64_t> read_ints_i64(hid_t dset, const TypeInfo& ti, int64_t numel
     for (size_t i = 0; i < out.size(); ++i) {
       uint64_t u;
       std::memcpy(&u, &out[i], sizeof u);
-      require(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), fmt::format("{}[{}]", field, i), u,
-              "does not fit in int64");
+      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        require(false, fmt::format("{}[{}]", field, i), u, "does not fit in int64");
     }
   } else {
     read_all(dset, H5T_NATIVE_INT64, out.data(), numel, field);
@@ -776,7 +776,8 @@ void read_ints_into(hid_t dset, const TypeInfo& ti, Tensor& t, const std::string
         read_all(dset, ti.is_signed ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8, t.raw(), n, field);
         auto v = t.span<uint8_t>();
         for (size_t i = 0; i < v.size(); ++i) {
-          require(v[i] <= 1, fmt::format("{}[{}]", field, i),
+          if (v[i] > 1)
+            require(false, fmt::format("{}[{}]", field, i),
                   ti.is_signed ? static_cast<int>(static_cast<int8_t>(v[i])) : static_cast<int>(v[i]),
                   "bool value must be 0 or 1");
         }
@@ -788,7 +789,9 @@ void read_ints_into(hid_t dset, const TypeInfo& ti, Tensor& t, const std::string
   std::vector<int64_t> tmp = read_ints_i64(dset, ti, n, field);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = tmp[static_cast<size_t>(i)];
-    require(v >= lo && v <= hi, fmt::format("{}[{}]", field, i), v,
+    // The element name is formatted only for a failing element (this loop runs per element).
+    if (v < lo || v > hi)
+      require(false, fmt::format("{}[{}]", field, i), v,
             fmt::format("out of range for {}", t.dtype() == DType::boolean ? "bool (0 or 1)" : dtype_name(t.dtype())));
     if (t.dtype() == DType::i32) {
       const auto x = static_cast<int32_t>(v);
@@ -893,7 +896,7 @@ Tensor read_tensor(hid_t dset, const std::string& field) {
       read_all(dset, native_enum.get(), t.raw(), t.numel(), field);
       auto v = t.span<uint8_t>();
       for (size_t i = 0; i < v.size(); ++i) {
-        require(v[i] <= 1, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool value must be 0 or 1");
+        if (v[i] > 1) require(false, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool value must be 0 or 1");
       }
       break;
     }

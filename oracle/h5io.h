@@ -60,7 +60,7 @@ struct ReadLimits {
 struct ReadOptions {
   ReadLimits limits;
   bool isolate = true;
-  double timeout_s = 10;                       ///< wall and CPU limit of the child
+  double timeout_s = 5;                        ///< wall and CPU limit of the child
   const std::atomic<bool>* interrupted = nullptr;  ///< polled while waiting: set -> kill child, throw Interrupted
 };
 

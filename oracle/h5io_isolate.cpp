@@ -195,6 +195,14 @@ void write_all(int fd, const std::string& s) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGPIPE, SIG_DFL);
+  // The child says nothing on the terminal: glibc's "free(): invalid pointer" before an abort inside
+  // libhdf5 would otherwise add a second line to the one error the parent prints.
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
+  }
   rlimit core{0, 0};
   setrlimit(RLIMIT_CORE, &core);
   const auto cpu = static_cast<rlim_t>(std::ceil(options.timeout_s));
@@ -224,8 +232,9 @@ void write_all(int fd, const std::string& s) {
 
 // ---- the parent ------------------------------------------------------------------------------------
 
-Error corrupt(const std::string& path, const std::string& how) {
-  return Error(path, "", "corrupt HDF5 file (the HDF5 library " + how + " reading it)");
+/// `how` is "crashed" or "timed out", `detail` the signal or the limit.
+Error corrupt(const std::string& path, const std::string& how, const std::string& detail) {
+  return Error(path, "", "corrupt HDF5 file (the HDF5 library " + how + " reading it: " + detail + ")");
 }
 
 int wait_child(pid_t pid) {
@@ -327,7 +336,7 @@ Dump read_file_isolated(const std::string& path, const ReadOptions& options) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       kill_child();
-      throw corrupt(path, fmt::format("timed out after {:g} s", options.timeout_s));
+      throw corrupt(path, "timed out", fmt::format("{:g} s", options.timeout_s));
     }
     pollfd p{fds[0], POLLIN, 0};
     const int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
@@ -351,13 +360,13 @@ Dump read_file_isolated(const std::string& path, const ReadOptions& options) {
     const int sig = WTERMSIG(status);
     if ((sig == SIGINT || sig == SIGTERM) && interrupted()) throw Interrupted();
     if (sig == SIGXCPU || sig == SIGKILL) {
-      throw corrupt(path, fmt::format("timed out after {:g} s of CPU", options.timeout_s));
+      throw corrupt(path, "timed out", fmt::format("{:g} s of CPU", options.timeout_s));
     }
-    throw corrupt(path, fmt::format("crashed ({})", sigabbrev_np(sig) ? fmt::format("SIG{}", sigabbrev_np(sig))
-                                                                     : fmt::format("signal {}", sig)));
+    throw corrupt(path, "crashed",
+                  sigabbrev_np(sig) != nullptr ? fmt::format("SIG{}", sigabbrev_np(sig)) : fmt::format("signal {}", sig));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || answer.empty()) {
-    throw corrupt(path, fmt::format("crashed (exit status {})", WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    throw corrupt(path, "crashed", fmt::format("exit status {}", WIFEXITED(status) ? WEXITSTATUS(status) : -1));
   }
   return decode_dump(answer, path);
 }

@@ -212,7 +212,7 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
 struct InputArgs {
   int64_t max_elements = h5::kDefaultMaxFileElements;
   int64_t max_bytes = h5::kDefaultMaxFileBytes;
-  double read_timeout = 10;
+  double read_timeout = 5;
   bool allow_unknown_fields = false;
 
   void add_to(CLI::App* cmd) {
@@ -229,7 +229,7 @@ struct InputArgs {
     LoadOptions o;
     o.read.limits.max_elements = max_elements;
     o.read.limits.max_bytes = max_bytes;
-    o.read.timeout_s = read_timeout > 0 ? read_timeout : 10;
+    o.read.timeout_s = read_timeout > 0 ? read_timeout : 5;
     o.read.interrupted = &g_interrupted;
     o.allow_unknown_fields = allow_unknown_fields;
     return o;

@@ -50,7 +50,7 @@ def run(lockstep, args, cwd):
 
 
 def main():
-    lockstep, corpus = sys.argv[1], os.path.abspath(sys.argv[2])
+    lockstep, corpus = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     entries = json.load(open(os.path.join(corpus, "manifest.json")))
     crash_dir = os.path.join(corpus, "hdf5_crash")
     if os.path.isdir(crash_dir):
