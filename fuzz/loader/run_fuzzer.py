@@ -5,8 +5,9 @@
 
 1. Replays the regression corpus in process: fixtures/dumps, tests/corpus/hostile and
    fuzz/loader/regression (inputs that once crashed lockstep's code); every one must pass.
-2. Fuzzes for --time seconds from those seeds in fork mode (-fork=JOBS, crashes/timeouts/OOMs do not
-   stop the run: libhdf5 1.10.8 crashes and hangs on some corrupted files, see issue 13).
+2. Fuzzes for --time seconds from those seeds with --jobs workers; a worker whose libFuzzer stops on a
+   crash, timeout, OOM or leak starts it again (libhdf5 1.10.8 crashes and hangs on some corrupted
+   files, see issue 13), so the run always lasts --time; executions are summed over all runs.
 3. Re-runs every crash / timeout / OOM / leak artefact alone and classifies it by the first stack frame
    outside the sanitizer runtime and libc: in libhdf5 -> a known library fault (counted, kept with
    --keep); anywhere else -> a fault in lockstep's code: the run fails and the input is printed.
@@ -22,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -32,7 +35,7 @@ ENV = dict(os.environ,
                         "detect_leaks=1",
            LSAN_OPTIONS="suppressions=" + os.path.join(HERE, "lsan.supp") + ":print_suppressions=0",
            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-COMMON = ["-rss_limit_mb=2048", "-malloc_limit_mb=2048", "-timeout=10", "-max_len=131072"]
+COMMON = ["-rss_limit_mb=2048", "-malloc_limit_mb=2048", "-timeout=3", "-max_len=131072"]
 RUNTIME = re.compile(r"(libclang_rt|compiler-rt|/sanitizer_common/|/asan/|/ubsan/|/lsan/|libc\.so|libc-|"
                      r"libstdc\+\+|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|libFuzzer|fuzzer::|"
                      r"csu/|sysdeps/|\bmalloc\b|\bcalloc\b|\brealloc\b|\bfree\b|operator new|operator delete)")
@@ -48,7 +51,8 @@ def seeds():
 
 def classify(fuzzer, artefact):
     """('libhdf5' | 'lockstep', first frame line) for one artefact re-run alone."""
-    p = subprocess.run([fuzzer] + COMMON + [artefact], env=ENV, capture_output=True, timeout=120)
+    args = [x if not x.startswith("-timeout=") else "-timeout=5" for x in COMMON]
+    p = subprocess.run([fuzzer] + args + [artefact], env=ENV, capture_output=True, timeout=120)
     report = p.stderr.decode(errors="replace")
     if p.returncode == 0:
         return "flaky", "passes when re-run alone"
@@ -67,6 +71,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--work")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (artefacts, corpus)")
+    ap.add_argument("--triage-budget", type=float, default=0,
+                    help="seconds for re-running artefacts (0 = all); the rest are listed as untriaged")
     a = ap.parse_args()
     a.fuzzer = os.path.abspath(a.fuzzer)
     work = a.work or tempfile.mkdtemp(prefix="lockstep-loader-fuzz-")
@@ -81,30 +87,57 @@ def main():
         print(p.stderr.decode(errors="replace")[-4000:])
         ok = False
 
-    # 2. bounded fuzzing in fork mode
-    execs = 0
+    # 2. bounded fuzzing: JOBS workers, each restarting libFuzzer after every crash/timeout/OOM (libhdf5
+    # 1.10.8 crashes on some corrupted files; -fork mode restarts too slowly for that rate) until --time.
+    execs, runs, stops = 0, 0, 0
     if a.time > 0:
-        cmd = [a.fuzzer] + COMMON + [f"-fork={a.jobs}", "-ignore_crashes=1", "-ignore_timeouts=1",
-                                     "-ignore_ooms=1", f"-max_total_time={a.time}",
-                                     "-artifact_prefix=" + work + "/", os.path.join(work, "corpus")] + SEED_DIRS[:2]
-        p = subprocess.run(cmd, env=ENV, capture_output=True, cwd=work)
-        log = p.stderr.decode(errors="replace")
-        open(os.path.join(work, "fuzz.log"), "w").write(log)
-        stats = re.findall(r"^#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s: (\d+) oom/timeout/crash: "
-                           r"(\d+)/(\d+)/(\d+) time: (\d+)s", log, re.M)
-        if stats:
-            execs, cov, ft, corp, eps, oom, tmo, crash, secs = map(int, stats[-1])
-            print(f"fuzz: {execs} executions in {secs} s ({eps} exec/s, {a.jobs} jobs), cov {cov}, ft {ft}, "
-                  f"corpus {corp}, oom/timeout/crash {oom}/{tmo}/{crash}")
-        else:
-            print("fuzz: no statistics in the libFuzzer log:\n" + log[-3000:])
-            ok = ok and p.returncode == 0
+        corpus = os.path.join(work, "corpus")
+        for f in inputs:
+            shutil.copy(f, os.path.join(corpus, os.path.basename(f)))
+        deadline = time.monotonic() + a.time
+        lock = threading.Lock()
+        log = open(os.path.join(work, "fuzz.log"), "w")
+
+        def worker(w):
+            nonlocal execs, runs, stops
+            seed = 1 + w
+            while True:
+                left = int(deadline - time.monotonic())
+                if left < 1:
+                    return
+                p = subprocess.run([a.fuzzer] + COMMON + [f"-max_total_time={left}", f"-seed={seed}",
+                                                          "-print_final_stats=1", "-artifact_prefix=" + work + "/",
+                                                          corpus], env=ENV, capture_output=True, cwd=work)
+                err = p.stderr.decode(errors="replace")
+                n = re.findall(r"stat::number_of_executed_units: (\d+)", err)
+                with lock:
+                    execs += int(n[-1]) if n else 0
+                    runs += 1
+                    stops += p.returncode != 0
+                    log.write(f"--- worker {w} run {runs} seed {seed}: exit {p.returncode}\n{err[-3000:]}\n")
+                seed += a.jobs
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(a.jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        log.close()
+        secs = time.monotonic() - t0
+        print(f"fuzz: {execs} executions in {secs:.0f} s ({execs / max(secs, 1):.0f} exec/s, {a.jobs} workers), "
+              f"{runs} libFuzzer runs, {stops} stopped by a crash/timeout/OOM/leak (triaged below)")
 
     # 3. triage
-    counts = {"libhdf5": 0, "lockstep": 0, "flaky": 0}
-    for art in sorted(glob.glob(os.path.join(work, "*-*"))):
-        base = os.path.basename(art)
-        if not re.match(r"(crash|timeout|oom|leak|slow-unit)-[0-9a-f]+$", base) or base.startswith("slow-unit"):
+    counts = {"libhdf5": 0, "lockstep": 0, "flaky": 0, "untriaged": 0}
+    t0 = time.monotonic()
+    # Crashes first (cheap to re-run), then leaks, OOMs and timeouts.
+    order = {"crash": 0, "leak": 1, "oom": 2, "timeout": 3}
+    arts = [f for f in glob.glob(os.path.join(work, "*-*"))
+            if re.match(r"(crash|timeout|oom|leak)-[0-9a-f]+$", os.path.basename(f))]
+    for art in sorted(arts, key=lambda f: (order[os.path.basename(f).split("-")[0]], f)):
+        if a.triage_budget and time.monotonic() - t0 > a.triage_budget:
+            counts["untriaged"] += 1
             continue
         who, frame = classify(a.fuzzer, art)
         counts[who] += 1
@@ -112,7 +145,7 @@ def main():
             ok = False
             print(f"LOCKSTEP FAULT: {art}: {frame}")
     print(f"artefacts: {counts['libhdf5']} in libhdf5, {counts['lockstep']} in lockstep, "
-          f"{counts['flaky']} not reproducible alone")
+          f"{counts['flaky']} not reproducible alone, {counts['untriaged']} not triaged (time budget)")
     print(f"loader fuzzer: {'PASS' if ok else 'FAIL'} (work dir {work})")
     if not a.keep and ok:
         shutil.rmtree(work, ignore_errors=True)
