@@ -43,8 +43,9 @@ bool install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
   return true;
 }
-// Installed before main() (static initialisation), so that no part of start-up dies on a signal.
-[[maybe_unused]] const bool g_handlers_installed = install_stop_handlers();
+// Installed before main(), ahead of every other static initialiser of the executable (the CUDA fat-binary
+// registrations, the op registry), so that start-up does not die on a signal either.
+__attribute__((constructor(101))) void install_stop_handlers_at_load() { install_stop_handlers(); }
 constexpr int kExitInterrupted = 130;
 
 // ---- command-line values: clear errors instead of silent wrapping --------------------------------
