@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -298,6 +299,23 @@ void write_string_dataset(hid_t parent, const std::string& name, const std::stri
   check(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), field, "cannot write dataset");
   check(H5Dclose(dset.release()), field, "cannot close dataset");
 }
+
+/// The temporary file write_file() is writing (for remove_temporary_file_now(), called from a signal
+/// handler: a fixed buffer and a sig_atomic_t flag, set and cleared under hdf5_mutex()).
+char g_temporary[4096];
+volatile std::sig_atomic_t g_temporary_set = 0;
+
+class TemporaryFileScope {
+ public:
+  explicit TemporaryFileScope(const std::string& tmp) {
+    if (tmp.size() >= sizeof g_temporary) return;
+    std::memcpy(g_temporary, tmp.c_str(), tmp.size() + 1);
+    g_temporary_set = 1;
+  }
+  ~TemporaryFileScope() { g_temporary_set = 0; }
+  TemporaryFileScope(const TemporaryFileScope&) = delete;
+  TemporaryFileScope& operator=(const TemporaryFileScope&) = delete;
+};
 
 /// Writes the whole file at `tmp`; `path` names objects in error messages.
 void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) {
@@ -1075,6 +1093,7 @@ void write_file(const std::string& path, const Dump& d) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   silence_hdf5();
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
+  TemporaryFileScope registered(tmp);
   try {
     write_hdf5(tmp, path, d);
   } catch (...) {
@@ -1088,6 +1107,10 @@ void write_file(const std::string& path, const Dump& d) {
     std::filesystem::remove(tmp, ec);
     throw Error(path, "", "cannot rename " + tmp + " into place: " + reason);
   }
+}
+
+void remove_temporary_file_now() noexcept {
+  if (g_temporary_set != 0) ::unlink(g_temporary);
 }
 
 std::mutex& hdf5_io_mutex() {

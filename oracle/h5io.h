@@ -90,6 +90,10 @@ struct Dump {
 /// then keeps the type's default, which is the same empty tensor.
 void write_file(const std::string& path, const Dump& d);
 
+/// Removes the temporary file a write_file() in progress is writing, if any. Async-signal-safe: for a
+/// handler about to end the process (lockstep's second SIGINT/SIGTERM), so no `*.tmp.<pid>` is left.
+void remove_temporary_file_now() noexcept;
+
 /// Checks, without creating anything, that files can be written into directory `dir`: it exists and is
 /// a writable directory, or it does not exist yet and its nearest existing ancestor is one. Throws
 /// Error naming `dir` otherwise (a regular file, /dev/null, a read-only directory).

@@ -34,6 +34,8 @@ def main():
     ap.add_argument("lockstep")
     ap.add_argument("--signals", type=int, default=120)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--only", help="run only this command (fuzz, fault, run, replay)")
+    ap.add_argument("--debug-hangs", action="store_true", help="print thread stacks of a process that does not exit")
     a = ap.parse_args()
     lockstep = os.path.abspath(a.lockstep)
     rng = random.Random(a.seed)
@@ -53,6 +55,8 @@ def main():
     bad = []
     for i in range(a.signals):
         name, args = commands[i % len(commands)]
+        if a.only and name != a.only:
+            continue
         out = os.path.join(tmp, f"run{i}")
         os.makedirs(out)
         sig = signal.SIGINT if i % 2 == 0 else signal.SIGTERM
@@ -67,6 +71,9 @@ def main():
         try:
             so, se = p.communicate(timeout=15)
         except subprocess.TimeoutExpired:
+            if a.debug_hangs:
+                os.system(f"grep -E 'State|Threads|Sig' /proc/{p.pid}/status; gdb -p {p.pid} -batch "
+                          f"-ex 'thread apply all bt 12' 2>/dev/null | grep -E '^#|^Thread' | head -60")
             p.kill()
             so, se = p.communicate()
             rc = "no exit within 15 s"

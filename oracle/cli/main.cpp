@@ -31,6 +31,7 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_stop_signal(int sig) {
   if (g_interrupted.exchange(true)) {
+    h5::remove_temporary_file_now();
     std::signal(sig, SIG_DFL);
     std::raise(sig);
   }

@@ -190,9 +190,9 @@ def main():
     add("op_with_control_characters.h5", ":/op = nope\\x0a\\x1b[31mlockstep", 6,
         why="raw newline + ANSI escape forged a second error line; reported as --op")
     L.write_case(path("rpa_bad_fault.h5"), "ragged_paged_attention", rpa, fault="no_such_fault")
-    add("rpa_bad_fault.h5", ":/fault = no_such_fault", 6, commands=("replay",), why="reported as --fault")
+    add("rpa_bad_fault.h5", ":/fault = no_such_fault", 6, why="reported as --fault")
     L.write_case(path("rpa_bad_backend.h5"), "ragged_paged_attention", rpa, backend="tpu")
-    add("rpa_bad_backend.h5", ":/backend = tpu", 6, commands=("replay",), why="bad @backend")
+    add("rpa_bad_backend.h5", ":/backend = tpu", 6, why="bad @backend")
     L.write_case(path("rpa_field_name_newline.h5"), "ragged_paged_attention", dict(rpa, **{"soft\ncap": 1.0}))
     add("rpa_field_name_newline.h5", "/case/soft\\x0acap: unknown field", 6, why="raw newline in a field name")
 

@@ -112,6 +112,28 @@ def main():
                 failures.append(f"{what}: {'; '.join(problems)}")
         if open(same, "rb").read() != same_bytes:
             failures.append("run --in X --out X modified X")
+
+        # Item 8: a dump that cannot be written (its path is taken by a directory) must not lose the
+        # failure: the case, the summary and a repro command are still printed.
+        dumps = os.path.join(tmp, "dumps")
+        fault = ["fuzz", "--op", "ragged_paged_attention", "--fault", "read_past_kv_len", "--cases", "1000",
+                 "--dump-dir", dumps]
+        code, out, err, secs, rss = run(lockstep, fault, tmp)
+        written = [f for f in os.listdir(dumps)] if os.path.isdir(dumps) else []
+        if code != 0 or len(written) != 1:
+            failures.append(f"fault campaign did not detect and dump: exit {code}, {written}, {err.strip()}")
+        else:
+            os.remove(os.path.join(dumps, written[0]))
+            os.mkdir(os.path.join(dumps, written[0]))
+            code, out, err, secs, rss = run(lockstep, fault, tmp)
+            checked += 1
+            want = ["first failure: case", "dump: not written", "reproduce: lockstep fuzz --op ragged_paged_attention",
+                    "summary: "]
+            missing = [w for w in want if w not in out]
+            print(f"{'ok ' if code == 0 and not missing else 'FAIL'} item 8: dump path taken by a directory -> "
+                  f"exit {code}, missing {missing}: {err.strip()[:200]}")
+            if code != 0 or missing:
+                failures.append(f"unwritable dump lost the failure: exit {code}, missing {missing}, stderr {err.strip()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"hostile_inputs_test: {checked} runs, {len(failures)} failing")
