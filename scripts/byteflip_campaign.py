@@ -41,8 +41,9 @@ def mutate(data, rng):
 def run_one(lockstep, path, read_timeout):
     t0 = time.monotonic()
     try:
-        p = subprocess.run([lockstep, "replay", path, "--read-timeout", str(read_timeout)], capture_output=True,
-                           timeout=10, stdin=subprocess.DEVNULL)
+        extra = ["--read-timeout", str(read_timeout)] if read_timeout > 0 else []  # 0: for builds without it
+        p = subprocess.run([lockstep, "replay", path] + extra, capture_output=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
         rc, err = p.returncode, p.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired:
         rc, err = "hang", ""

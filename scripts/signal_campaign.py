@@ -73,7 +73,8 @@ def main():
         except subprocess.TimeoutExpired:
             if a.debug_hangs:
                 os.system(f"grep -E 'State|Threads|Sig' /proc/{p.pid}/status; gdb -p {p.pid} -batch "
-                          f"-ex 'thread apply all bt 12' 2>/dev/null | grep -E '^#|^Thread' | head -60")
+                          f"-ex 'print \\'(anonymous namespace)::g_interrupted\\'' -ex 'thread apply all bt 6' 2>/dev/null "
+                          f"| grep -E '^#|^Thread|^\\$' | head -40")
             p.kill()
             so, se = p.communicate()
             rc = "no exit within 15 s"

@@ -42,6 +42,13 @@ bool install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // The launcher (cli/launcher.cpp) started us with both blocked: a signal that came during dynamic
+  // loading is pending and reaches the handler now.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &stop, nullptr);
   return true;
 }
 // Installed before main(), ahead of every other static initialiser of the executable (the CUDA fat-binary
