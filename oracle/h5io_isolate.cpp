@@ -78,20 +78,8 @@ class Reader {
     need(1);
     return static_cast<uint8_t>(in_[pos_++]);
   }
-  int64_t i64() {
-    int64_t v;
-    need(sizeof v);
-    std::memcpy(&v, in_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
-    return v;
-  }
-  double f64() {
-    double v;
-    need(sizeof v);
-    std::memcpy(&v, in_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
-    return v;
-  }
+  int64_t i64() { return scalar<int64_t>(); }
+  double f64() { return scalar<double>(); }
   std::string str() {
     const int64_t n = count();
     need(static_cast<size_t>(n));
@@ -148,6 +136,14 @@ class Reader {
     if (nbytes > 0) std::memcpy(t.raw(), in_.data() + pos_, nbytes);
     pos_ += nbytes;
     return t;
+  }
+  template <class T>
+  T scalar() {
+    T v;
+    need(sizeof v);
+    std::memcpy(&v, in_.data() + pos_, sizeof v);
+    pos_ += sizeof v;
+    return v;
   }
   void need(size_t n) const {
     if (n > in_.size() - pos_) garbled();
