@@ -18,6 +18,7 @@ Exit status 0 iff the replay passed and no artefact is lockstep's. Long run (REA
 import argparse
 import glob
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -72,6 +73,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--work")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (artefacts, corpus)")
+    ap.add_argument("--sample", type=int, default=48, help="corpus inputs loaded at each libFuzzer (re)start")
     ap.add_argument("--triage-budget", type=float, default=0,
                     help="seconds for re-running artefacts (0 = all); the rest are listed as untriaged")
     a = ap.parse_args()
@@ -102,13 +104,26 @@ def main():
         def worker(w):
             nonlocal execs, runs, stops
             seed = 1 + w
+            rng = random.Random(seed)
+            new = os.path.join(work, f"new{w}")
             while True:
                 left = int(deadline - time.monotonic())
                 if left < 1:
                     return
+                # Each (re)start loads a random sample of the shared corpus, not all of it: libhdf5 stops
+                # libFuzzer every few hundred inputs, and re-running a growing corpus each time would leave
+                # little time for mutation. New units land in new{w} and join the shared corpus after.
+                os.makedirs(new, exist_ok=True)
+                with lock:
+                    pool = sorted(os.listdir(corpus))
+                sample = [os.path.join(corpus, f) for f in rng.sample(pool, min(a.sample, len(pool)))]
                 p = subprocess.run([a.fuzzer] + COMMON + [f"-max_total_time={left}", f"-seed={seed}",
                                                           "-print_final_stats=1", "-artifact_prefix=" + work + "/",
-                                                          corpus], env=ENV, capture_output=True, cwd=work)
+                                                          "-seed_inputs=" + ",".join(sample), new],
+                                   env=ENV, capture_output=True, cwd=work)
+                with lock:
+                    for f in os.listdir(new):
+                        os.replace(os.path.join(new, f), os.path.join(corpus, f))
                 err = p.stderr.decode(errors="replace")
                 n = re.findall(r"stat::number_of_executed_units: (\d+)", err)
                 with lock:
