@@ -1,16 +1,20 @@
 #pragma once
 /// Field descriptions. Every case and output type lists its fields once:
 ///
-///   template <class V> void fields(V& v) { v("num_seqs", num_seqs); v("q", q); ... }
+///   template <class V> void fields(V& v) { v("num_seqs", num_seqs, IntRange{0, 4096}); v("q", q); ... }
 ///
 /// (one non-const member template; const access goes through const_cast in the helpers below). Field
-/// types are int64_t, double, an enum with EnumNames<E>, or Tensor. HDF5 I/O (oracle/h5io.h), the
-/// canonical case string, equality and the JSON summary are all derived from that one list.
+/// types are int64_t, double, an enum with EnumNames<E>, or Tensor. Every int64_t field declares the
+/// range a file may give it (IntRange, checked on load by from_record in core/record.h, before
+/// validate() and before any kernel narrows it to int32); from_record does not compile for a type with
+/// an integer field that lacks one. HDF5 I/O (oracle/h5io.h), the canonical case string, equality and
+/// the JSON summary are all derived from that one list.
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -18,6 +22,14 @@
 #include "core/tensor.h"
 
 namespace lockstep {
+
+/// Inclusive range of values an integer field accepts on load.
+struct IntRange {
+  int64_t lo;
+  int64_t hi;
+};
+/// The int32 maximum, the usual upper bound of a field a kernel narrows to int32.
+inline constexpr int64_t kFieldInt32Max = 2147483647;
 
 /// Specialise with `static constexpr std::array<const char*, N> names` in enum order (values 0..N-1).
 template <class E>
@@ -48,14 +60,36 @@ E parse_enum(std::string_view s, const std::string& field) {
   throw Error(field, std::string(s), "unknown value (expected one of: " + expected + ")");
 }
 
+namespace detail {
+/// Adapts a two-argument visitor `fn(name, field&)` to field lists that also pass an IntRange.
+template <class Fn>
+struct NameAndField {
+  Fn& fn;
+  template <class F, class... Range>
+  void operator()(const char* name, F& f, const Range&...) {
+    fn(name, f);
+  }
+};
+}  // namespace detail
+
 /// Calls `fn(name, field&)` for each field of `obj`.
 template <class Obj, class Fn>
 void for_each_field(Obj& obj, Fn&& fn) {
-  obj.fields(fn);
+  detail::NameAndField<std::remove_reference_t<Fn>> v{fn};
+  obj.fields(v);
 }
 template <class Obj, class Fn>
 void for_each_field(const Obj& obj, Fn&& fn) {
-  const_cast<Obj&>(obj).fields(fn);
+  detail::NameAndField<std::remove_reference_t<Fn>> v{fn};
+  const_cast<Obj&>(obj).fields(v);
+}
+
+/// Names of the fields of `obj`, in declaration order.
+template <class Obj>
+std::vector<std::string> field_names(const Obj& obj) {
+  std::vector<std::string> names;
+  for_each_field(obj, [&](const char* name, auto&) { names.emplace_back(name); });
+  return names;
 }
 
 /// Canonical one-line form: `op(name=value,...)`; scalars verbatim, 1-D integer tensors of up to 16

@@ -81,12 +81,13 @@ namespace {
 
 /// Greedy shrinking: take the first shrink that still fails, repeat until none does or the budget ends.
 void shrink(const Op& op, rc::Shrinkable<std::any> failing, LockstepResult last, const RunOptions& run, int budget,
-            CampaignFailure& out) {
+            const std::atomic<bool>* interrupted, CampaignFailure& out) {
   bool progressed = true;
   while (progressed && out.shrink_tries < budget) {
     progressed = false;
     auto shrinks = failing.shrinks();
     while (out.shrink_tries < budget) {
+      if (interrupted != nullptr && interrupted->load()) break;  // keep the smallest failure found so far
       auto next = shrinks.next();
       if (!next) break;
       ++out.shrink_tries;
@@ -230,7 +231,7 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
   auto shrinkable = campaign_case(op, opt.seed, f.case_index);
   LockstepResult first = op.run(shrinkable.value(), opt.run);
   f.original = first.report;
-  shrink(op, shrinkable, first, opt.run, opt.shrink_evaluations, f);
+  shrink(op, shrinkable, first, opt.run, opt.shrink_evaluations, opt.interrupted, f);
   f.shrunk_values = case_values(op, f.shrunk_case);
   const std::string fuzz_cmd =
       fmt::format("lockstep fuzz --op {} --seed {} --first-case {} --cases 1 --backend {}{}", op.name(), opt.seed,
@@ -239,12 +240,17 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
     LockstepResult minimal = op.run(f.shrunk_case, opt.run);
     const std::string stem = fmt::format("{}-{}seed{}-case{}", op.name(),
                                          opt.run.fault.empty() ? "" : opt.run.fault + "-", opt.seed, f.case_index);
-    f.dump_path = write_failure_dump(op, f.shrunk_case, minimal, opt.dump_dir, stem,
-                                     {{"seed", std::to_string(opt.seed)},
-                                      {"case_index", std::to_string(f.case_index)},
-                                      {"fuzz_command", fuzz_cmd},
-                                      {"original_case_string", f.original.case_string}});
-    f.repro_command = "lockstep replay " + f.dump_path;
+    try {
+      f.dump_path = write_failure_dump(op, f.shrunk_case, minimal, opt.dump_dir, stem,
+                                       {{"seed", std::to_string(opt.seed)},
+                                        {"case_index", std::to_string(f.case_index)},
+                                        {"fuzz_command", fuzz_cmd},
+                                        {"original_case_string", f.original.case_string}});
+      f.repro_command = "lockstep replay " + f.dump_path;
+    } catch (const std::exception& e) {  // the failure, its report and its repro must still be printed
+      f.dump_error = e.what();
+      f.repro_command = fuzz_cmd;
+    }
   } else {
     f.repro_command = fuzz_cmd;
   }

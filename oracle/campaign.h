@@ -68,6 +68,7 @@ struct CampaignFailure {
   int shrink_steps = 0;  ///< accepted shrinks
   int shrink_tries = 0;  ///< lockstep runs spent shrinking
   std::string dump_path; ///< "" when no dump was written
+  std::string dump_error; ///< why writing the dump failed ("" = written or not asked for)
   std::string repro_command;
 };
 

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <H5PLpublic.h>
 #include <hdf5.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "oracle/h5io_isolate.h"
 
 namespace lockstep::h5 {
 namespace {
@@ -29,10 +32,7 @@ namespace {
 // ---------------------------------------------------------------------------------------------------
 
 /// HDF5 serial builds are not thread-safe: every call in this file runs under this lock.
-std::mutex& hdf5_mutex() {
-  static std::mutex m;
-  return m;
-}
+std::mutex& hdf5_mutex() { return hdf5_io_mutex(); }
 
 /// Turns off HDF5's automatic error printing for the calling thread (the error stack is per thread in
 /// thread-safe builds, so this runs on every entry point).
@@ -171,7 +171,7 @@ void check_tensor_for_write(const Tensor& t, const std::string& field) {
   if (t.dtype() == DType::boolean) {
     auto v = t.span<uint8_t>();
     for (size_t i = 0; i < v.size(); ++i) {
-      require(v[i] <= 1, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool tensor byte must be 0 or 1");
+      if (v[i] > 1) require(false, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool tensor byte must be 0 or 1");
     }
   }
 }
@@ -300,6 +300,23 @@ void write_string_dataset(hid_t parent, const std::string& name, const std::stri
   check(H5Dclose(dset.release()), field, "cannot close dataset");
 }
 
+/// The temporary file write_file() is writing (for remove_temporary_file_now(), called from a signal
+/// handler: a fixed buffer and a sig_atomic_t flag, set and cleared under hdf5_mutex()).
+char g_temporary[4096];
+volatile std::sig_atomic_t g_temporary_set = 0;
+
+class TemporaryFileScope {
+ public:
+  explicit TemporaryFileScope(const std::string& tmp) {
+    if (tmp.size() >= sizeof g_temporary) return;
+    std::memcpy(g_temporary, tmp.c_str(), tmp.size() + 1);
+    g_temporary_set = 1;
+  }
+  ~TemporaryFileScope() { g_temporary_set = 0; }
+  TemporaryFileScope(const TemporaryFileScope&) = delete;
+  TemporaryFileScope& operator=(const TemporaryFileScope&) = delete;
+};
+
 /// Writes the whole file at `tmp`; `path` names objects in error messages.
 void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) {
   const std::string f = path + ":";
@@ -337,6 +354,58 @@ void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) 
 // ---------------------------------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------------------------------
+
+/// What one file may still use (ReadLimits), charged before each allocation. One read at a time runs
+/// under hdf5_mutex() (or alone in the isolation child), so a single active budget suffices.
+struct Budget {
+  ReadLimits limits;
+  int64_t elements = 0, bytes = 0, members = 0;
+};
+Budget* g_budget = nullptr;
+
+/// Adds `elements`, `bytes` and `members` to the active budget; Error naming `field` when over a limit.
+void charge(const std::string& field, int64_t elements, int64_t bytes, int64_t members = 0) {
+  Budget& b = *g_budget;
+  // Each argument is below 2^40 (checked shapes and sizes) and each total below its limit: no overflow.
+  b.elements += elements;
+  b.bytes += bytes;
+  b.members += members;
+  require(b.elements <= b.limits.max_elements, field, fmt::format("{} elements with this one", b.elements),
+          fmt::format("file exceeds its budget of {} tensor elements (raise it with --max-input-elements)",
+                      b.limits.max_elements));
+  require(b.bytes <= b.limits.max_bytes, field, fmt::format("{} bytes with this one", b.bytes),
+          fmt::format("file exceeds its budget of {} bytes (raise it with --max-input-bytes)", b.limits.max_bytes));
+  require(b.members <= b.limits.max_members, field, fmt::format("{} attributes and links with these", b.members),
+          fmt::format("file exceeds its budget of {} attributes and links", b.limits.max_members));
+}
+
+/// Installs `b` as the active budget for the lifetime of the guard.
+class BudgetScope {
+ public:
+  explicit BudgetScope(Budget& b) : prev_(g_budget) { g_budget = &b; }
+  ~BudgetScope() { g_budget = prev_; }
+  BudgetScope(const BudgetScope&) = delete;
+  BudgetScope& operator=(const BudgetScope&) = delete;
+
+ private:
+  Budget* prev_;
+};
+
+/// Rejects datasets whose data would come from anywhere but this file's own contiguous, chunked or
+/// compact storage: external raw-data files and virtual datasets read other files (or FIFOs).
+void check_storage(hid_t dset, const std::string& field) {
+  Handle dcpl = own(H5Dget_create_plist(dset), H5Pclose, field, "cannot get dataset creation properties");
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout == H5D_LAYOUT_ERROR) fail(field, "cannot get dataset layout");
+  require(layout == H5D_CONTIGUOUS || layout == H5D_CHUNKED || layout == H5D_COMPACT, field,
+          layout == H5D_VIRTUAL ? "virtual dataset" : fmt::format("layout {}", static_cast<int>(layout)),
+          "unsupported storage: only contiguous, chunked and compact datasets are read (a virtual dataset "
+          "reads other files)");
+  const int external = H5Pget_external_count(dcpl.get());
+  if (external < 0) fail(field, "cannot get external storage");
+  require(external == 0, field, fmt::format("{} external files", external),
+          "external raw-data storage is not supported (the data would be read from another file)");
+}
 
 /// Properties of an HDF5 datatype that the readers switch on.
 struct TypeInfo {
@@ -436,6 +505,18 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& field) {
     }
     if (p == nullptr) return {};
     const size_t len = strnlen(p, kMaxStringBytes + 1);
+    if (len <= kMaxStringBytes) {
+      try {
+        charge(field, 0, static_cast<int64_t>(len));
+      } catch (...) {
+        if (is_attr) {
+          H5free_memory(p);
+        } else {
+          std::free(p);
+        }
+        throw;
+      }
+    }
     std::string out;
     if (len <= kMaxStringBytes) out.assign(p, len);
     if (is_attr) {
@@ -448,6 +529,7 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& field) {
   }
   require(ti.size <= kMaxStringBytes, field, fmt::format("{} bytes", ti.size),
           fmt::format("string longer than {} bytes", kMaxStringBytes));
+  charge(field, 0, static_cast<int64_t>(ti.size));
   // NULLPAD memory type of the same size: no byte of a NULLPAD/NULLTERM/SPACEPAD file string is lost.
   check(H5Tset_size(mem.get(), ti.size), field, "cannot create string type");
   check(H5Tset_strpad(mem.get(), H5T_STR_NULLPAD), field, "cannot create string type");
@@ -547,6 +629,7 @@ void for_each_attr(hid_t obj, const std::string& obj_field, Fn&& fn) {
     check(H5Pget_attr_creation_order(cpl.get(), &flags), obj_field, "cannot get attribute creation order");
     if ((flags & H5P_CRT_ORDER_TRACKED) && (flags & H5P_CRT_ORDER_INDEXED)) index = H5_INDEX_CRT_ORDER;
   }
+  charge(obj_field, 0, 0, static_cast<int64_t>(oinfo.num_attrs));
   for (hsize_t i = 0; i < oinfo.num_attrs; ++i) {
     const std::string where = fmt::format("{}@[{}]", obj_field, i);
     Handle attr = own(H5Aopen_by_idx(obj, ".", index, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, where,
@@ -569,6 +652,7 @@ void for_each_link(hid_t g, const std::string& obj_field, Fn&& fn) {
   check(H5Pget_link_creation_order(cpl.get(), &flags), obj_field, "cannot get link creation order");
   const H5_index_t index =
       (flags & H5P_CRT_ORDER_TRACKED) && (flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  charge(obj_field, 0, 0, static_cast<int64_t>(ginfo.nlinks));
   for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
     const std::string where = fmt::format("{}/[{}]", obj_field, i);
     std::string name = read_name(
@@ -659,8 +743,8 @@ std::vector<int64_t> read_ints_i64(hid_t dset, const TypeInfo& ti, int64_t numel
     for (size_t i = 0; i < out.size(); ++i) {
       uint64_t u;
       std::memcpy(&u, &out[i], sizeof u);
-      require(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), fmt::format("{}[{}]", field, i), u,
-              "does not fit in int64");
+      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        require(false, fmt::format("{}[{}]", field, i), u, "does not fit in int64");
     }
   } else {
     read_all(dset, H5T_NATIVE_INT64, out.data(), numel, field);
@@ -710,7 +794,8 @@ void read_ints_into(hid_t dset, const TypeInfo& ti, Tensor& t, const std::string
         read_all(dset, ti.is_signed ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8, t.raw(), n, field);
         auto v = t.span<uint8_t>();
         for (size_t i = 0; i < v.size(); ++i) {
-          require(v[i] <= 1, fmt::format("{}[{}]", field, i),
+          if (v[i] > 1)
+            require(false, fmt::format("{}[{}]", field, i),
                   ti.is_signed ? static_cast<int>(static_cast<int8_t>(v[i])) : static_cast<int>(v[i]),
                   "bool value must be 0 or 1");
         }
@@ -722,7 +807,9 @@ void read_ints_into(hid_t dset, const TypeInfo& ti, Tensor& t, const std::string
   std::vector<int64_t> tmp = read_ints_i64(dset, ti, n, field);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = tmp[static_cast<size_t>(i)];
-    require(v >= lo && v <= hi, fmt::format("{}[{}]", field, i), v,
+    // The element name is formatted only for a failing element (this loop runs per element).
+    if (v < lo || v > hi)
+      require(false, fmt::format("{}[{}]", field, i), v,
             fmt::format("out of range for {}", t.dtype() == DType::boolean ? "bool (0 or 1)" : dtype_name(t.dtype())));
     if (t.dtype() == DType::i32) {
       const auto x = static_cast<int32_t>(v);
@@ -800,6 +887,7 @@ Tensor read_tensor(hid_t dset, const std::string& field) {
     }
     default: throw Error(field, class_name(ti.cls), "unsupported dataset type (expected float, integer or bool)");
   }
+  check_storage(dset, field);
   check_chunking(dset, ti.size, field);
 
   std::optional<DType> declared;
@@ -812,6 +900,13 @@ Tensor read_tensor(hid_t dset, const std::string& field) {
   }
   const DType dt = tensor_dtype(declared, src, ti, field);
 
+  // Decompressed bytes + the tensor + a conversion buffer of up to 8 bytes per element.
+  const int64_t numel = shape_numel(shape);
+  const int64_t tensor_size = static_cast<int64_t>(dtype_size(dt));
+  const bool converts = !(src == Source::floating && dt == DType::f32 && ti.size <= 4) &&
+                        !(src == Source::integer && (dt == DType::bf16 || dt == DType::f16)) &&
+                        src != Source::bool_enum;
+  charge(field, numel, numel * (static_cast<int64_t>(ti.size) + tensor_size + (converts ? 8 : 0)));
   Tensor t(dt, std::move(shape));
   switch (src) {
     case Source::floating: read_floats_into(dset, ti, t, field); break;
@@ -819,7 +914,7 @@ Tensor read_tensor(hid_t dset, const std::string& field) {
       read_all(dset, native_enum.get(), t.raw(), t.numel(), field);
       auto v = t.span<uint8_t>();
       for (size_t i = 0; i < v.size(); ++i) {
-        require(v[i] <= 1, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool value must be 0 or 1");
+        if (v[i] > 1) require(false, fmt::format("{}[{}]", field, i), static_cast<int>(v[i]), "bool value must be 0 or 1");
       }
       break;
     }
@@ -859,6 +954,10 @@ void check_file_exists(const std::string& path) {
   if (st.type() == std::filesystem::file_type::not_found) throw Error(path, "", "cannot open: no such file");
   if (ec) throw Error(path, "", "cannot open: " + ec.message());
   if (st.type() == std::filesystem::file_type::directory) throw Error(path, "", "cannot open: is a directory");
+  if (st.type() != std::filesystem::file_type::regular) {
+    // A FIFO would block the reader forever; a device could be anything.
+    throw Error(path, "", "cannot open: not a regular file (FIFO, device or socket)");
+  }
 }
 
 /// Reads everything below the root group `root` of file `path`.
@@ -909,7 +1008,10 @@ Dump read_root(hid_t root, const std::string& path) {
 
   bool has_case = false;
   for_each_link(root, f, [&](const std::string& name, const std::string& field) {
-    auto [obj, type] = open_member(root, name, field);
+    // No structured binding here: `obj` is captured by the lambda below (clang 14 rejects that).
+    std::pair<Handle, H5I_type_t> member = open_member(root, name, field);
+    Handle& obj = member.first;
+    const H5I_type_t type = member.second;
     if (name == "case") {
       require(type == H5I_GROUP, field, "", "must be a group");
       d.case_fields = read_record(obj.get(), field);
@@ -923,6 +1025,7 @@ Dump read_root(hid_t root, const std::string& path) {
       });
     } else if (name == "report_json") {
       require(type == H5I_DATASET, field, "", "must be a string dataset");
+      check_storage(obj.get(), field);
       d.report_json = read_string(obj.get(), false, field);
     } else {
       throw Error(field, "", "unexpected object (the root holds only /case, /outputs and /report_json)");
@@ -933,7 +1036,27 @@ Dump read_root(hid_t root, const std::string& path) {
   return d;
 }
 
-Dump read_hdf5(const std::string& path) {
+/// HDF5 library settings for reading untrusted files: no error printing, no filter plugins (a file
+/// names filters by number; a plugin directory would turn that into loading a shared library).
+void harden_hdf5() {
+  silence_hdf5();
+  H5PLset_loading_state(0);
+}
+
+/// Reads the open file `file` (closes it); `name` is the file in messages.
+Dump read_opened(Handle file, const std::string& name, const ReadLimits& limits) {
+  Budget budget{limits};
+  BudgetScope scope(budget);
+  Dump d;
+  {
+    Handle root = own(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose, name + ":/", "cannot open root group");
+    d = read_root(root.get(), name);
+  }
+  check(H5Fclose(file.release()), name, "cannot close file");
+  return d;
+}
+
+Dump read_hdf5(const std::string& path, const ReadLimits& limits) {
   check_file_exists(path);
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 < 0) fail(path, "cannot open");
@@ -942,13 +1065,17 @@ Dump read_hdf5(const std::string& path) {
   Handle fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), path);
   check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), path, "cannot set close degree");
   Handle file = own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, path, "cannot open HDF5 file");
-  Dump d;
-  {
-    Handle root = own(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose, path + ":/", "cannot open root group");
-    d = read_root(root.get(), path);
+  return read_opened(std::move(file), path, limits);
+}
+
+/// Runs `fn`; an out-of-memory anywhere in it becomes an Error naming `name`.
+template <class Fn>
+Dump catching_bad_alloc(const std::string& name, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    throw Error(name, "", "out of memory while reading the file");
   }
-  check(H5Fclose(file.release()), path, "cannot close file");
-  return d;
 }
 
 }  // namespace
@@ -966,6 +1093,7 @@ void write_file(const std::string& path, const Dump& d) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   silence_hdf5();
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
+  TemporaryFileScope registered(tmp);
   try {
     write_hdf5(tmp, path, d);
   } catch (...) {
@@ -981,10 +1109,64 @@ void write_file(const std::string& path, const Dump& d) {
   }
 }
 
-Dump read_file(const std::string& path) {
+void remove_temporary_file_now() noexcept {
+  if (g_temporary_set != 0) ::unlink(g_temporary);
+}
+
+std::mutex& hdf5_io_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+void check_writable_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::path p = dir.empty() ? fs::path(".") : fs::path(dir);
+  bool exists = true;
+  for (;;) {
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (st.type() != fs::file_type::not_found) {
+      if (ec) throw Error(dir, "", "cannot use as dump directory: " + ec.message());
+      break;
+    }
+    exists = false;
+    const fs::path parent = p.has_relative_path() ? p.parent_path() : p;
+    p = parent.empty() ? fs::path(".") : parent;
+  }
+  const std::string what = exists ? "" : " (its existing ancestor " + p.string() + ")";
+  std::error_code ec;
+  require(fs::is_directory(p, ec), dir, "", "cannot use as dump directory: not a directory" + what);
+  require(::access(p.c_str(), W_OK | X_OK) == 0, dir, "",
+          "cannot use as dump directory: not writable" + what + ": " +
+              std::error_code(errno, std::generic_category()).message());
+}
+
+Dump read_file_unlocked(const std::string& path, const ReadLimits& limits) {
+  harden_hdf5();
+  return catching_bad_alloc(path, [&] { return read_hdf5(path, limits); });
+}
+
+Dump read_file_in_process(const std::string& path, const ReadLimits& limits) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
-  silence_hdf5();
-  return read_hdf5(path);
+  return read_file_unlocked(path, limits);
+}
+
+Dump read_image(const void* data, size_t size, const std::string& name, const ReadLimits& limits) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  harden_hdf5();
+  return catching_bad_alloc(name, [&] {
+    Handle fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), name);
+    check(H5Pset_fapl_core(fapl.get(), 1 << 16, 0), name, "cannot set the in-memory driver");
+    check(H5Pset_file_image(fapl.get(), const_cast<void*>(data), size), name, "cannot set the file image");
+    check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), name, "cannot set close degree");
+    Handle file = own(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, name, "cannot open HDF5 file");
+    return read_opened(std::move(file), name, limits);
+  });
+}
+
+Dump read_file(const std::string& path, const ReadOptions& options) {
+  if (!options.isolate) return read_file_in_process(path, options.limits);
+  return read_file_isolated(path, options);
 }
 
 }  // namespace lockstep::h5

@@ -1,62 +1,102 @@
 #include "oracle/replay.h"
 
+#include <filesystem>
+#include <system_error>
+
 #include "core/error.h"
-#include "oracle/h5io.h"
+#include "device/core/faults.h"
 
 namespace lockstep::oracle {
 namespace {
-std::string info_value(const h5::Dump& d, const std::string& key) {
+const std::string* info_value(const h5::Dump& d, const std::string& key) {
   for (auto& [k, v] : d.info)
-    if (k == key) return v;
-  return "";
+    if (k == key) return &v;
+  return nullptr;
 }
-void validate_in_file(const Op& op, const std::any& c, const std::string& path) {
+
+/// The registered op called `name`; Error naming `field` (not --op) otherwise.
+const Op& op_in_file(const std::string& name, const std::string& field) {
   try {
-    op.validate(c);
+    return find_op(name);
   } catch (const Error& e) {
-    throw Error(path, "", e.what());
+    throw Error(field, name, e.reason());
   }
 }
 }  // namespace
 
-ReplayResult replay_file(const std::string& path, std::optional<Backend> backend) {
-  const h5::Dump d = h5::read_file(path);
-  require(d.kind == "dump" || d.kind == "case" || d.kind == "page_table_dump", path + ":/kind", d.kind,
-          "replay needs a file of kind dump, case or page_table_dump");
-  require(d.kind != "page_table_dump" || d.op == "page_table", path + ":/op", d.op,
+LoadedCase load_case(const std::string& path, const std::string& expected_op, const LoadOptions& options) {
+  const std::string f = path + ":";
+  LoadedCase lc;
+  lc.dump = h5::read_file(path, options.read);
+  const h5::Dump& d = lc.dump;
+  require(d.kind == "dump" || d.kind == "case" || d.kind == "page_table_dump", f + "/kind", d.kind,
+          "an input file must be of kind case, dump or page_table_dump");
+  require(d.kind != "page_table_dump" || d.op == "page_table", f + "/op", d.op,
           "a page_table_dump holds op page_table");
-  const Op& op = find_op(d.op);
-  const std::any c = op.case_from_record(d.case_fields, path + ":/case");
-  validate_in_file(op, c, path);  // a malformed file is an input error, not a lockstep failure
+  lc.op = &op_in_file(d.op, f + "/op");
+  if (!expected_op.empty()) {
+    find_op(expected_op);  // an unknown --op is the flag's error
+    require(d.op == expected_op, f + "/op", d.op, "does not match --op " + expected_op);
+  }
+  const Op& op = *lc.op;
+  lc.c = op.case_from_record(d.case_fields, f + "/case");
+  if (!options.allow_unknown_fields) {
+    const Record known = op.case_to_record(lc.c);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : known.fields) names.push_back(name);
+    check_known_fields(d.case_fields, names, f + "/case");
+  }
+  try {
+    op.validate(lc.c);  // a malformed file is an input error, not a lockstep failure
+  } catch (const Error& e) {
+    throw Error(path, "", e.what());
+  }
+  if (const std::string* fault = info_value(d, "fault"); fault != nullptr && !fault->empty()) {
+    try {
+      device::fault_id(op.name(), *fault);
+    } catch (const Error& e) {
+      throw Error(f + "/fault", *fault, e.reason());
+    }
+    lc.fault = *fault;
+  }
+  if (const std::string* backend = info_value(d, "backend"); backend != nullptr && !backend->empty()) {
+    lc.backend = parse_enum<Backend>(*backend, f + "/backend");
+  }
+  return lc;
+}
+
+ReplayResult replay_file(const std::string& path, std::optional<Backend> backend, const LoadOptions& options) {
+  const LoadedCase lc = load_case(path, "", options);
   RunOptions run;
-  run.fault = info_value(d, "fault");
-  const std::string recorded = info_value(d, "backend");
-  run.backend = backend ? *backend : recorded.empty() ? Backend::cpu : parse_enum<Backend>(recorded, path + ":/backend");
+  run.fault = lc.fault;
+  run.backend = backend ? *backend : lc.backend.value_or(Backend::cpu);
   ReplayResult r;
-  r.result = op.run(c, run);
-  r.stored_report_json = d.report_json;
-  r.has_stored_report = !d.report_json.empty();
-  r.identical = r.has_stored_report && to_json(r.result.report).dump() == d.report_json;
+  r.result = lc.op->run(lc.c, run);
+  r.stored_report_json = lc.dump.report_json;
+  r.has_stored_report = !lc.dump.report_json.empty();
+  r.identical = r.has_stored_report && to_json(r.result.report).dump() == lc.dump.report_json;
   return r;
 }
 
 SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-                    Backend device_backend) {
-  const h5::Dump d = h5::read_file(in);
-  const std::string name = op_name.empty() ? d.op : op_name;
-  require(d.op.empty() || d.op == name, in + ":/op", d.op, "does not match --op " + name);
-  const Op& op = find_op(name);
-  const std::any c = op.case_from_record(d.case_fields, in + ":/case");
-  validate_in_file(op, c, in);
+                    Backend device_backend, const LoadOptions& options) {
+  {
+    std::error_code ec_in, ec_out, ec_eq;
+    const auto canon_in = std::filesystem::weakly_canonical(in, ec_in);
+    const auto canon_out = std::filesystem::weakly_canonical(out, ec_out);
+    const bool same = (!ec_in && !ec_out && canon_in == canon_out) || std::filesystem::equivalent(in, out, ec_eq);
+    require(!same, out, "", "--out names the input file " + in + "; refusing to overwrite it");
+  }
+  const LoadedCase lc = load_case(in, op_name, options);
   RunOptions run;
   run.backend = device_backend;
   h5::Dump o;
   o.kind = "outputs";
-  o.op = name;
-  o.case_fields = d.case_fields;
-  SideResult side = op.run_side(c, which, run);
+  o.op = lc.op->name();
+  o.case_fields = lc.dump.case_fields;
+  SideResult side = lc.op->run_side(lc.c, which, run);
   o.outputs.emplace_back(which, side.outputs);
-  o.info.emplace_back("case_string", op.case_string(c));
+  o.info.emplace_back("case_string", lc.op->case_string(lc.c));
   o.info.emplace_back("backend", which == "device" ? enum_name(device_backend) : "reference");
   o.info.emplace_back("oob_reads", oob_json(side.oob).dump());
   h5::write_file(out, o);

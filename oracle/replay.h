@@ -1,11 +1,33 @@
 #pragma once
 /// Replay of HDF5 files: a failure dump (kind "dump") or a case written by anyone (kind "case").
+#include <any>
 #include <optional>
 #include <string>
 
+#include "oracle/h5io.h"
 #include "oracle/op.h"
 
 namespace lockstep::oracle {
+
+/// How `run` and `replay` load an input file (both accept exactly the same files).
+struct LoadOptions {
+  h5::ReadOptions read;               ///< budget, isolation, timeout
+  bool allow_unknown_fields = false;  ///< accept /case fields the op does not have (forward compatibility)
+};
+
+/// An input file, checked: a case, dump or page_table_dump whose @op names a registered op (the one
+/// `expected_op` names when given), whose /case holds only that op's fields (unless allowed) and
+/// passes the op's validate(), and whose @fault / @backend, when present, are valid for it.
+struct LoadedCase {
+  h5::Dump dump;
+  const Op* op = nullptr;
+  std::any c;
+  std::string fault;               ///< @fault ("" = none)
+  std::optional<Backend> backend;  ///< @backend, when recorded
+};
+
+/// Throws Error naming `path` and the object for every problem (never the command-line flag).
+LoadedCase load_case(const std::string& path, const std::string& expected_op, const LoadOptions& options);
 
 struct ReplayResult {
   LockstepResult result;
@@ -16,12 +38,14 @@ struct ReplayResult {
 
 /// Re-runs the case in `path` in lockstep with the backend and fault recorded in the file (a backend
 /// given here overrides the recorded one). Throws Error for unreadable files or cases.
-ReplayResult replay_file(const std::string& path, std::optional<Backend> backend = std::nullopt);
+ReplayResult replay_file(const std::string& path, std::optional<Backend> backend = std::nullopt,
+                         const LoadOptions& options = {});
 
 /// `lockstep run`: runs one side ("reference" or "device") on the case in `in` and writes an
-/// "outputs" file to `out` (atomically), with the side's out-of-range page reads in its `oob_reads`
-/// attribute (JSON, the report's format). Returns the side's result (outputs and OOB reads).
+/// "outputs" file to `out` (atomically; `out` must not be `in`), with the side's out-of-range page reads
+/// in its `oob_reads` attribute (JSON, the report's format). Returns the side's result (outputs and OOB
+/// reads).
 SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-                    Backend device_backend);
+                    Backend device_backend, const LoadOptions& options = {});
 
 }  // namespace lockstep::oracle

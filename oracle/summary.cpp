@@ -205,6 +205,7 @@ std::string summary_text(const CampaignResult& r, bool coverage_counts) {
                      f.shrink_steps, f.shrink_tries);
     s += to_text(f.shrunk);
     if (!f.dump_path.empty()) s += fmt::format("  dump: {}\n", f.dump_path);
+    if (!f.dump_error.empty()) s += fmt::format("  dump: not written: {}\n", escape_control(f.dump_error));
     s += fmt::format("  reproduce: {}\n", f.repro_command);
   }
   return s;

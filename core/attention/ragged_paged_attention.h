@@ -50,17 +50,17 @@ struct RpaCase {
   void fields(V& v) {
     v("dtype", dtype);
     v("mode", mode);
-    v("num_seqs", num_seqs);
-    v("num_q_heads", num_q_heads);
-    v("num_kv_heads", num_kv_heads);
-    v("head_dim", head_dim);
-    v("page_size", page_size);
+    v("num_seqs", num_seqs, IntRange{0, kFieldInt32Max});
+    v("num_q_heads", num_q_heads, IntRange{1, kFieldInt32Max});
+    v("num_kv_heads", num_kv_heads, IntRange{1, kFieldInt32Max});
+    v("head_dim", head_dim, IntRange{1, 1024});
+    v("page_size", page_size, IntRange{1, 4096});
     v("sm_scale", sm_scale);
     v("soft_cap", soft_cap);
-    v("sliding_window", sliding_window);
-    v("block_q", block_q);
-    v("block_kv_pages", block_kv_pages);
-    v("data_seed", data_seed);
+    v("sliding_window", sliding_window, IntRange{0, kFieldInt32Max});
+    v("block_q", block_q, IntRange{1, 256});
+    v("block_kv_pages", block_kv_pages, IntRange{1, 1024});
+    v("data_seed", data_seed, IntRange{INT64_MIN, INT64_MAX});
     v("cu_q_lens", cu_q_lens);
     v("kv_lens", kv_lens);
     v("cu_kv_lens", cu_kv_lens);

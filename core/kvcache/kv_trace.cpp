@@ -14,10 +14,11 @@ void validate(const KvTraceCase& c) {
   require(c.req_slots >= 1 && c.req_slots <= 4096, "case.req_slots", c.req_slots, "must be in [1, 4096]");
   require(c.max_context >= 1 && c.max_context <= (int64_t{1} << 20), "case.max_context", c.max_context,
           "must be in [1, 2^20]");
-  if (c.commands.empty()) return;
-  require(c.commands.dtype() == DType::i32, "case.commands", dtype_name(c.commands.dtype()), "must be i32");
+  // Checked for every tensor, empty ones included: (N, 0) must not pass with num_commands() == N, and a
+  // case without commands (an empty /case) is not a trace.
   require(c.commands.rank() == 2 && c.commands.dim(1) == 3, "case.commands", shape_str(c.commands.shape()),
-          "must have shape (N, 3)");
+          "must have shape (N, 3) (a required field)");
+  require(c.commands.dtype() == DType::i32, "case.commands", dtype_name(c.commands.dtype()), "must be i32");
   for (int64_t i = 0; i < c.num_commands(); ++i) {
     const int64_t kind = c.commands.get_int(i * 3), target = c.commands.get_int(i * 3 + 1),
                   amount = c.commands.get_int(i * 3 + 2);

@@ -36,12 +36,12 @@ struct KvTraceCase {
 
   template <class V>
   void fields(V& v) {
-    v("page_size", page_size);
-    v("full_size", full_size);
-    v("swa_size", swa_size);
-    v("window", window);
-    v("req_slots", req_slots);
-    v("max_context", max_context);
+    v("page_size", page_size, IntRange{1, 4096});
+    v("full_size", full_size, IntRange{0, int64_t{1} << 24});
+    v("swa_size", swa_size, IntRange{0, int64_t{1} << 24});
+    v("window", window, IntRange{1, kFieldInt32Max});
+    v("req_slots", req_slots, IntRange{1, 4096});
+    v("max_context", max_context, IntRange{1, int64_t{1} << 20});
     v("commands", commands);
   }
   int64_t num_commands() const { return commands.rank() == 2 ? commands.dim(0) : 0; }

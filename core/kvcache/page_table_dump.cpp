@@ -7,7 +7,7 @@
 namespace lockstep {
 
 void validate(const PageTableDumpCase& c) {
-  require(c.page_size >= 1, "case.page_size", c.page_size, "must be >= 1");
+  require(c.page_size >= 1 && c.page_size <= 4096, "case.page_size", c.page_size, "must be in [1, 4096]");
   require(c.window >= 0, "case.window", c.window, "must be >= 0 (0 = no window)");
   require(c.full_pages >= 0, "case.full_pages", c.full_pages, "must be >= 0 (0 = unknown)");
   require(c.swa_pages >= 0, "case.swa_pages", c.swa_pages, "must be >= 0 (0 = unknown)");
@@ -15,6 +15,9 @@ void validate(const PageTableDumpCase& c) {
           fmt::format("{}{}", dtype_name(c.page_table.dtype()), shape_str(c.page_table.shape())),
           "must be an i32 (B, cols) tensor");
   require(c.cols() < (int64_t{1} << 24), "case.page_table", shape_str(c.page_table.shape()), "too many columns");
+  // Kernels index keys as col * page_size and round L up by page_size in int32.
+  require((c.cols() + 1) * c.page_size <= (int64_t{1} << 31) - 1, "case.page_table", shape_str(c.page_table.shape()),
+          fmt::format("(cols + 1) * page_size = {} must be below 2^31", (c.cols() + 1) * c.page_size));
   if (!c.swa_page_table.empty() || c.swa_page_table.rank() > 0) {
     require(c.swa_page_table.dtype() == DType::i32 && c.swa_page_table.shape() == c.page_table.shape(),
             "case.swa_page_table", shape_str(c.swa_page_table.shape()), "must be i32 with page_table's shape");

@@ -25,10 +25,10 @@ struct PageTableDumpCase {
 
   template <class V>
   void fields(V& v) {
-    v("page_size", page_size);
-    v("window", window);
-    v("full_pages", full_pages);
-    v("swa_pages", swa_pages);
+    v("page_size", page_size, IntRange{1, 4096});
+    v("window", window, IntRange{0, kFieldInt32Max});
+    v("full_pages", full_pages, IntRange{0, kFieldInt32Max});
+    v("swa_pages", swa_pages, IntRange{0, kFieldInt32Max});
     v("page_table", page_table);
     v("swa_page_table", swa_page_table);
     v("cache_seqlens", cache_seqlens);

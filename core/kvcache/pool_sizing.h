@@ -21,15 +21,15 @@ struct PoolSizingCase {
 
   template <class V>
   void fields(V& v) {
-    v("available_bytes", available_bytes);
-    v("num_full_layers", num_full_layers);
-    v("num_swa_layers", num_swa_layers);
-    v("full_bytes_per_token", full_bytes_per_token);
-    v("swa_bytes_per_token", swa_bytes_per_token);
-    v("page_size", page_size);
-    v("num_experts", num_experts);
+    v("available_bytes", available_bytes, IntRange{0, int64_t{1} << 62});
+    v("num_full_layers", num_full_layers, IntRange{0, int64_t{1} << 20});
+    v("num_swa_layers", num_swa_layers, IntRange{1, int64_t{1} << 20});
+    v("full_bytes_per_token", full_bytes_per_token, IntRange{1, int64_t{1} << 40});
+    v("swa_bytes_per_token", swa_bytes_per_token, IntRange{1, int64_t{1} << 40});
+    v("page_size", page_size, IntRange{1, int64_t{1} << 20});
+    v("num_experts", num_experts, IntRange{0, int64_t{1} << 20});
     v("ratio", ratio);
-    v("sliding_window", sliding_window);
+    v("sliding_window", sliding_window, IntRange{0, kFieldInt32Max});
   }
 };
 

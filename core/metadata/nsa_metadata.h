@@ -49,11 +49,11 @@ struct NsaCase {
   template <class V>
   void fields(V& v) {
     v("mode", mode);
-    v("topk", topk);
-    v("draft_tokens", draft_tokens);
-    v("page_size", page_size);
-    v("max_tokens", max_tokens);
-    v("block_tokens", block_tokens);
+    v("topk", topk, IntRange{1, kFieldInt32Max});
+    v("draft_tokens", draft_tokens, IntRange{0, 64});
+    v("page_size", page_size, IntRange{1, 4096});
+    v("max_tokens", max_tokens, IntRange{0, int64_t{1} << 20});
+    v("block_tokens", block_tokens, IntRange{1, 1024});
     v("seq_lens", seq_lens);
     v("extend_lens", extend_lens);
     v("page_table", page_table);

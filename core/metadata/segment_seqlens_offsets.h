@@ -61,7 +61,7 @@ struct SegmentSeqlensCase {
   void fields(V& v) {
     v("layout", layout);
     v("mask", mask);
-    v("max_segments_per_seq", max_segments_per_seq);
+    v("max_segments_per_seq", max_segments_per_seq, IntRange{1, 4096});
     v("q_segment_ids", q_segment_ids);
     v("kv_segment_ids", kv_segment_ids);
     v("q_segment_pos", q_segment_pos);

@@ -81,11 +81,11 @@ struct SpecDecodeCase {
   template <class V>
   void fields(V& v) {
     v("path", path);
-    v("num_draft_tokens", num_draft_tokens);
-    v("vocab_size", vocab_size);
-    v("eos_token_id", eos_token_id);
-    v("pool_size", pool_size);
-    v("model_seed", model_seed);
+    v("num_draft_tokens", num_draft_tokens, IntRange{1, kSpecMaxDraftTokens});
+    v("vocab_size", vocab_size, IntRange{2, int64_t{1} << 30});
+    v("eos_token_id", eos_token_id, IntRange{-1, int64_t{1} << 30});
+    v("pool_size", pool_size, IntRange{1, int64_t{1} << 30});
+    v("model_seed", model_seed, IntRange{INT64_MIN, INT64_MAX});
     v("commands", commands);
   }
 
@@ -120,7 +120,7 @@ struct SpecDecodeOutputs {
     v("spec_verify_ct", spec_verify_ct);
     v("spec_num_correct_drafts", spec_num_correct_drafts);
     v("accept_trace", accept_trace);
-    v("pool_available", pool_available);
+    v("pool_available", pool_available, IntRange{0, INT64_MAX});
   }
 };
 

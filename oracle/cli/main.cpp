@@ -2,13 +2,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
+#include <new>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,6 +21,7 @@
 #include "core/error.h"
 #include "device/core/faults.h"
 #include "oracle/campaign.h"
+#include "oracle/h5io.h"
 #include "oracle/op.h"
 #include "oracle/replay.h"
 #include "oracle/summary.h"
@@ -27,8 +32,62 @@ using namespace lockstep::oracle;
 
 namespace {
 
+// SIGINT and SIGTERM: the first one asks the command to stop (a campaign finishes the cases in flight
+// and prints its summary; the exit code is then 130); a second one kills the process.
 std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted.store(true); }
+void on_stop_signal(int sig) {
+  if (g_interrupted.exchange(true)) {
+    h5::remove_temporary_file_now();
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+bool install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // The launcher (cli/launcher.cpp) started us with both blocked: a signal that came during dynamic
+  // loading is pending and reaches the handler now.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &stop, nullptr);
+  return true;
+}
+// Installed before main(), ahead of every other static initialiser of the executable (the CUDA fat-binary
+// registrations, the op registry), so that start-up does not die on a signal either.
+__attribute__((constructor(101))) void install_stop_handlers_at_load() { install_stop_handlers(); }
+constexpr int kExitInterrupted = 130;
+
+// ---- command-line values: clear errors instead of silent wrapping --------------------------------
+
+/// A decimal integer in [lo, hi] (no sign for unsigned, no exponent, no fraction).
+template <class T>
+CLI::Validator integer_in(T lo, T hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        T v{};
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && end == s.data() + s.size() && v >= lo && v <= hi) return "";
+        return fmt::format("{} is not an integer in [{}, {}]", escape_control(s), lo, hi);
+      },
+      "", "");
+}
+
+/// A finite number >= 0.
+CLI::Validator finite_non_negative() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        double v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(v) && v >= 0) return "";
+        return fmt::format("{} is not a finite number >= 0", escape_control(s));
+      },
+      "", "");
+}
 
 Backend parse_backend(const std::string& s) { return parse_enum<Backend>(s, "--backend"); }
 
@@ -138,6 +197,7 @@ int print_summaries(const std::vector<CampaignResult>& results, bool json, bool 
     fmt::print("summary: {} cases, {} failures, {:.1f} cases/s{}\n", total, total_fail, total_s > 0 ? total / total_s : 0.0,
                g_interrupted.load() ? " (interrupted)" : "");
   }
+  if (g_interrupted.load()) return kExitInterrupted;
   // With --fault the campaign's purpose is detection: success means a failure was found.
   if (with_fault) return any_failure ? 0 : 1;
   return any_failure ? 1 : 0;
@@ -151,8 +211,11 @@ int cmd_fuzz(const FuzzArgs& a, bool json) {
   }
   const Backend backend = parse_backend(a.backend);
   device::require_backend(backend);
+  require(a.first_case <= std::numeric_limits<int64_t>::max() - a.cases, "--first-case", a.first_case,
+          fmt::format("--first-case + --cases ({}) must stay below 2^63", a.cases));
+  // Found before any case runs: a failure found later must not be lost for want of a place to dump it.
+  if (!a.dump_dir.empty()) h5::check_writable_dir(a.dump_dir);
   const CampaignOptions base = campaign_options(a, backend);
-  std::signal(SIGINT, on_sigint);
 
   std::vector<CampaignResult> results;
   for (const Op* op : ops) {
@@ -196,8 +259,8 @@ int cmd_zoo(const FuzzArgs& a, bool markdown, bool json) {
   const std::vector<const Op*> ops = selected_ops(a.ops);
   const Backend backend = parse_backend(a.backend);
   device::require_backend(backend);
+  if (!a.dump_dir.empty()) h5::check_writable_dir(a.dump_dir);
   const CampaignOptions base = campaign_options(a, backend);
-  std::signal(SIGINT, on_sigint);
   const std::vector<ZooRow> rows =
       run_zoo(ops, base, [&](size_t k, size_t n, const std::string& op, const std::string& fault) {
         if (isatty(fileno(stderr))) fmt::print(stderr, "\rzoo {}/{}: {} --fault {}\033[K", k + 1, n, op, fault);
@@ -207,15 +270,44 @@ int cmd_zoo(const FuzzArgs& a, bool markdown, bool json) {
   if (json) std::cout << zoo_json(rows).dump(2) << "\n";
   else if (markdown) std::cout << zoo_markdown(rows);
   else std::cout << zoo_text(rows);
-  bool all = !g_interrupted.load();
+  if (g_interrupted.load()) return kExitInterrupted;
+  bool all = true;
   for (const ZooRow& r : rows) all = all && r.detected();
   return all ? 0 : 1;
 }
 
-int cmd_replay(const std::string& path, const std::string& backend, bool json) {
+/// Input-file options of run and replay.
+struct InputArgs {
+  int64_t max_elements = h5::kDefaultMaxFileElements;
+  int64_t max_bytes = h5::kDefaultMaxFileBytes;
+  double read_timeout = 5;
+  bool allow_unknown_fields = false;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--max-input-elements", max_elements, "budget of tensor elements in the input file")
+        ->check(integer_in<int64_t>(1, h5::kMaxElements * int64_t{64}));
+    cmd->add_option("--max-input-bytes", max_bytes, "budget of bytes (decompressed + in memory) of the input file")
+        ->check(integer_in<int64_t>(1, int64_t{1} << 40));
+    cmd->add_option("--read-timeout", read_timeout, "seconds the (isolated) HDF5 parse of the input may take")
+        ->check(finite_non_negative());
+    cmd->add_flag("--allow-unknown-fields", allow_unknown_fields,
+                  "accept /case fields the op does not know (they are ignored)");
+  }
+  LoadOptions load() const {
+    LoadOptions o;
+    o.read.limits.max_elements = max_elements;
+    o.read.limits.max_bytes = max_bytes;
+    o.read.timeout_s = read_timeout > 0 ? read_timeout : 5;
+    o.read.interrupted = &g_interrupted;
+    o.allow_unknown_fields = allow_unknown_fields;
+    return o;
+  }
+};
+
+int cmd_replay(const std::string& path, const std::string& backend, const InputArgs& in, bool json) {
   std::optional<Backend> b;
   if (!backend.empty()) b = parse_backend(backend);
-  const ReplayResult r = replay_file(path, b);
+  const ReplayResult r = replay_file(path, b, in.load());
   if (json) {
     nlohmann::ordered_json j{{"report", to_json(r.result.report)},
                              {"has_stored_report", r.has_stored_report},
@@ -234,8 +326,8 @@ int cmd_replay(const std::string& path, const std::string& backend, bool json) {
 /// `lockstep run`: exit 0, or 1 when the side read out-of-range pages (each listed, as in the fuzz report;
 /// the outputs are still written) unless `allow_oob`.
 int cmd_run(const std::string& op, const std::string& in, const std::string& out, const std::string& side,
-            const std::string& device, bool allow_oob, bool json) {
-  const SideResult r = run_file(op, in, out, side, parse_backend(device));
+            const std::string& device, bool allow_oob, const InputArgs& input, bool json) {
+  const SideResult r = run_file(op, in, out, side, parse_backend(device), input.load());
   const bool oob = !r.oob.empty() || r.oob_dropped > 0;
   if (json) {
     nlohmann::ordered_json j{{"out", out}, {"backend", side}, {"oob_reads", oob_json(r.oob)},
@@ -258,6 +350,7 @@ int cmd_run(const std::string& op, const std::string& in, const std::string& out
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_stop_handlers();
   CLI::App app{"lockstep: differential testing of LLM-serving kernels against a CPU reference"};
   app.require_subcommand(1);
   bool json = false;
@@ -269,15 +362,19 @@ int main(int argc, char** argv) {
   auto* fuzz = app.add_subcommand("fuzz", "fuzz ops: generate cases, run reference and device in lockstep, shrink "
                                           "and dump the first failure");
   fuzz->add_option("--op", fa.ops, "op to fuzz (repeatable; default: every registered op)");
-  fuzz->add_option("--cases", fa.cases, "cases per op")->check(CLI::PositiveNumber);
-  fuzz->add_option("--seed", fa.seed, "campaign seed; case i is a pure function of (op, seed, i)");
+  fuzz->add_option("--cases", fa.cases, "cases per op")
+      ->check(integer_in<int64_t>(1, std::numeric_limits<int64_t>::max()));
+  fuzz->add_option("--seed", fa.seed, "campaign seed; case i is a pure function of (op, seed, i)")
+      ->check(integer_in<uint64_t>(0, std::numeric_limits<uint64_t>::max()));
   fuzz->add_option("--first-case", fa.first_case, "index of the first case (to reproduce case i: --first-case i "
-                                                  "--cases 1)")->check(CLI::NonNegativeNumber);
+                                                  "--cases 1)")
+      ->check(integer_in<int64_t>(0, std::numeric_limits<int64_t>::max()));
   fuzz->add_option("--backend", fa.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   fuzz->add_option("--fault", fa.fault, "inject a named fault (see `lockstep list`); exit 0 iff it is detected");
   fuzz->add_option("--threads", fa.threads, "worker threads")->check(CLI::Range(1, 64));
   fuzz->add_option("--dump-dir", fa.dump_dir, "where failure dumps are written");
-  fuzz->add_option("--time-limit", fa.time_limit, "stop starting new cases after this many seconds (0 = none)");
+  fuzz->add_option("--time-limit", fa.time_limit, "stop starting new cases after this many seconds (0 = none)")
+      ->check(finite_non_negative());
   fuzz->add_option("--shrink-budget", fa.shrink, "lockstep runs spent shrinking a failure")->check(CLI::NonNegativeNumber);
   fuzz->add_option("--shard", fa.shard, "run shard K of N (0-based, 0 <= K < N) of the case range; combine the N "
                                         "`--json` outputs with `lockstep merge`");
@@ -312,33 +409,68 @@ int main(int argc, char** argv) {
   run->add_option("--device", run_device, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   bool run_allow_oob = false;
   run->add_flag("--allow-oob", run_allow_oob, "exit 0 even when the case reads out-of-range pages (still listed)");
+  InputArgs run_input;
+  run_input.add_to(run);
 
   std::string replay_path, replay_backend;
   auto* replay = app.add_subcommand("replay", "re-run a dump (or any case file) in lockstep and print its report");
   replay->add_option("dump", replay_path, "HDF5 dump or case file")->required();
   replay->add_option("--backend", replay_backend, "override the recorded device backend: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  InputArgs replay_input;
+  replay_input.add_to(replay);
 
+  // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    std::string known;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == word) {
+        known.clear();
+        break;
+      }
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known.empty()) {
+      fmt::print(stderr, "lockstep: error: unknown command '{}' (commands: {}; see --help)\n", escape_control(word),
+                 known);
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    fmt::print(stderr, "lockstep: error: {} (see --help)\n", e.what());
+    fmt::print(stderr, "lockstep: error: {} (see --help)\n", escape_control(e.what()));
     return 2;
   }
+  int rc = 0;
   try {
-    if (*list) return cmd_list(json);
-    if (*fuzz) return cmd_fuzz(fa, json);
-    if (*merge) return cmd_merge(merge_paths, json, merge_coverage);
-    if (*zoo) return cmd_zoo(za, zoo_markdown_flag, json);
-    if (*run) return cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, json);
-    if (*replay) return cmd_replay(replay_path, replay_backend, json);
+    if (*list) rc = cmd_list(json);
+    if (*fuzz) rc = cmd_fuzz(fa, json);
+    if (*merge) rc = cmd_merge(merge_paths, json, merge_coverage);
+    if (*zoo) rc = cmd_zoo(za, zoo_markdown_flag, json);
+    if (*run && !g_interrupted.load())
+      rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json);
+    if (*replay) rc = cmd_replay(replay_path, replay_backend, replay_input, json);
+  } catch (const h5::Interrupted&) {
+    rc = kExitInterrupted;
   } catch (const Error& e) {
     fmt::print(stderr, "lockstep: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "lockstep: error: out of memory{}\n",
+               *run ? " running the case in " + run_in : *replay ? " replaying " + replay_path : "");
+    return 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "lockstep: internal error: {}\n", e.what());
+    fmt::print(stderr, "lockstep: internal error: {}\n", escape_control(e.what()));
     return 3;
   }
-  return 0;
+  if (g_interrupted.load()) {
+    fmt::print(stderr, "lockstep: interrupted\n");
+    return kExitInterrupted;
+  }
+  return rc;
 }

@@ -2,6 +2,7 @@
 /// write_file() refuses to produce (h5py-style types, hostile shapes) are made with the HDF5 C API.
 #include "oracle/h5io.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -24,6 +25,9 @@
 #include "core/fields.h"
 #include "core/record.h"
 #include "core/tensor.h"
+#include "oracle/campaign.h"
+#include "oracle/h5io_isolate.h"
+#include "oracle/op.h"
 
 namespace lockstep::h5 {
 namespace {
@@ -723,6 +727,122 @@ TEST_F(H5IoTest, ConcurrentReadersAndWriters) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Issue 13: declared integer ranges, isolation wire format, per-file budget
+// ---------------------------------------------------------------------------------------------------
+
+TEST(FieldRanges, EveryGeneratedCaseLoadsBackWithinTheDeclaredRanges) {
+  // The ranges must never reject what lockstep itself generates (and so dumps and replays).
+  for (const auto& op : oracle::registry()) {
+    for (int64_t i = 0; i < 150; ++i) {
+      const std::any c = oracle::campaign_case(*op, 7, i).value();
+      const Record r = op->case_to_record(c);
+      std::vector<std::string> names;
+      for (const auto& [name, value] : r.fields) names.push_back(name);
+      try {
+        const std::any back = op->case_from_record(r, "gen:/case");
+        check_known_fields(r, names, "gen:/case");
+        EXPECT_EQ(op->case_string(back), op->case_string(c));
+      } catch (const Error& e) {
+        ADD_FAILURE() << op->name() << " case " << i << ": " << e.what();
+        break;
+      }
+    }
+  }
+}
+
+TEST(FieldRanges, IntegerFieldsRefuseOutOfRangeNonIntegralAndNonFiniteValues) {
+  auto load = [](FieldValue v) {
+    Record r;
+    r.fields.emplace_back("page_size", std::move(v));
+    RpaCase c;
+    from_record(r, c, "f.h5:/case");
+    return c.page_size;
+  };
+  EXPECT_EQ(load(int64_t{16}), 16);
+  EXPECT_EQ(load(16.0), 16);
+  EXPECT_CONTAINS(error_of([&] { load(int64_t{1} << 40); }), "f.h5:/case/page_size = 1099511627776: out of range [1, 4096]");
+  EXPECT_CONTAINS(error_of([&] { load(int64_t{0}); }), "f.h5:/case/page_size = 0: out of range");
+  EXPECT_CONTAINS(error_of([&] { load(std::nan("")); }), "f.h5:/case/page_size = nan: must be an integer");
+  EXPECT_CONTAINS(error_of([&] { load(INFINITY); }), "page_size = inf: must be an integer");
+  EXPECT_CONTAINS(error_of([&] { load(1e300); }), "page_size = 1e+300: must be an integer");
+  EXPECT_CONTAINS(error_of([&] { load(9223372036854775808.0); }), "must be an integer");  // 2^63: not an int64
+  EXPECT_CONTAINS(error_of([&] { load(2.5); }), "page_size = 2.5: must be an integer");
+  EXPECT_CONTAINS(error_of([&] { load(std::string("4")); }), "must be an integer attribute");
+}
+
+TEST(FieldRanges, UnknownFieldsAreNamedWithTheKnownOnes) {
+  Record r;
+  r.fields.emplace_back("softcap", 1.0);
+  RpaCase c;
+  const std::string msg = error_of([&] { check_known_fields(r, field_names(c), "f.h5:/case"); });
+  EXPECT_CONTAINS(msg, "f.h5:/case/softcap: unknown field (known fields: dtype, mode");
+  EXPECT_CONTAINS(msg, "soft_cap");
+}
+
+TEST(ErrorText, ControlCharactersAreEscaped) {
+  const Error e("f.h5:/op", "x\n\x1b[31my\xc2\x9b", "bad\r");
+  EXPECT_EQ(std::string(e.what()), "f.h5:/op = x\\x0a\\x1b[31my\\u009b: bad\\x0d");
+  EXPECT_EQ(escape_control(e.what()), e.what());  // idempotent
+}
+
+TEST_F(H5IoTest, IsolationWireFormatRoundTripsAndRejectsEveryTruncation) {
+  Dump d = minimal_dump();
+  d.case_fields.fields.emplace_back("i", int64_t{-3});
+  d.case_fields.fields.emplace_back("x", 0.25);
+  d.case_fields.fields.emplace_back("s", std::string("text"));
+  d.case_fields.fields.emplace_back("t", Tensor::from<int32_t>({2, 2}, {1, 2, 3, 4}));
+  d.case_fields.fields.emplace_back("absent", Tensor());
+  d.outputs.emplace_back("reference", Record{{{"o", Tensor::from<float>({1}, {1.5f})}}});
+  d.info.emplace_back("seed", "7");
+  d.report_json = "{}";
+  const std::string bytes = encode_dump(d);
+  expect_same_dump(d, decode_dump(bytes, "f.h5"));
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_CONTAINS(error_of([&] { decode_dump(bytes.substr(0, n), "f.h5"); }), "f.h5: internal error: garbled");
+  }
+}
+
+TEST_F(H5IoTest, IsolatedAndInProcessReadsAgreeAndErrorsCrossTheProcessBoundary) {
+  Dump d = minimal_dump();
+  d.case_fields.fields.emplace_back("x", Tensor::from<int64_t>({3}, {1, -2, 3}));
+  write_file(path("a.h5"), d);
+  ReadOptions in_process;
+  in_process.isolate = false;
+  expect_same_dump(read_file(path("a.h5")), read_file(path("a.h5"), in_process));
+  const std::string isolated = error_of([&] { read_file(path("missing.h5")); });
+  EXPECT_EQ(isolated, error_of([&] { read_file(path("missing.h5"), in_process); }));
+  EXPECT_CONTAINS(isolated, "missing.h5: cannot open: no such file");
+}
+
+TEST_F(H5IoTest, BudgetIsPerFileAndCanBeRaised) {
+  Dump d = minimal_dump();
+  d.case_fields.fields.emplace_back("a", Tensor(DType::i32, {600}));
+  d.outputs.emplace_back("reference", Record{{{"b", Tensor(DType::i32, {600})}}});
+  write_file(path("b.h5"), d);
+  ReadOptions o;
+  o.limits.max_elements = 1000;  // each dataset fits, the two together do not
+  EXPECT_CONTAINS(error_of([&] { read_file(path("b.h5"), o); }),
+                  "b.h5:/outputs/reference/b = 1200 elements with this one: file exceeds its budget of 1000");
+  o.limits.max_elements = 1200;
+  EXPECT_EQ(tensor_field(read_file(path("b.h5"), o).outputs[0].second, "b").numel(), 600);
+  o.limits.max_bytes = 1000;
+  EXPECT_CONTAINS(error_of([&] { read_file(path("b.h5"), o); }), "b.h5:/case/a = ");
+}
+
+TEST_F(H5IoTest, RefusesFifosBeforeOpening) {
+  ASSERT_EQ(::mkfifo(path("p.h5").c_str(), 0600), 0);
+  EXPECT_CONTAINS(error_of([&] { read_file(path("p.h5")); }), "p.h5: cannot open: not a regular file");
+}
+
+TEST_F(H5IoTest, WritableDirCheck) {
+  check_writable_dir(path("new/sub"));  // does not exist yet: its ancestor is writable
+  EXPECT_FALSE(fs::exists(path("new")));
+  std::ofstream(path("file")) << "x";
+  EXPECT_CONTAINS(error_of([&] { check_writable_dir(path("file")); }), "not a directory");
+  EXPECT_CONTAINS(error_of([&] { check_writable_dir("/dev/null"); }), "/dev/null: cannot use as dump directory");
 }
 
 }  // namespace
