@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "device/core/cpu_launch.h"
 #include "device/kvcache/page_table_launch.h"
 
 namespace lockstep::device {
@@ -21,7 +22,8 @@ void launch(KvTableParams& P, int64_t req_to_token_len, Backend backend, KvTable
     const std::string err = kv_table_run_cuda(P, req_to_token_len, capacity);
     if (!err.empty()) throw Error("cuda", err, "page-table kernel failed");
   } else {
-    for (int64_t b = 0; b < P.batch; ++b) kv_table_block(P, BlockCtx{0, 1}, b);
+    cpu_launch(P, P.batch, 0, 1,
+               [](const KvTableParams& p, const BlockCtx& ctx, int64_t b, unsigned char*) { kv_table_block(p, ctx, b); });
   }
   log.resize(static_cast<size_t>(std::min<int64_t>(count, capacity)));
   std::sort(log.begin(), log.end(), [](const OobRead& a, const OobRead& b) { return a.slot < b.slot; });

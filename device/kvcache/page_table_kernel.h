@@ -46,6 +46,9 @@ struct KvTableParams {
   OobLog oob;
 };
 
+/// The read walk's OOB log (device/core/cpu_launch.h).
+inline OobLog* oob_log(KvTableParams& p) { return &p.oob; }
+
 LS_HD inline int32_t kv_floor_div(int64_t a, int64_t b) {
   return static_cast<int32_t>(a >= 0 ? a / b : -((-a + b - 1) / b));
 }
