@@ -7,7 +7,7 @@
 #include "device/metadata/nsa_metadata.h"
 #include "device/metadata/segment_seqlens_offsets.h"
 #include "fuzz/attention/ragged_paged_attention.h"
-#include "fuzz/core/data.h"
+#include "core/data.h"
 #include "fuzz/metadata/nsa_metadata.h"
 #include "fuzz/metadata/segment_seqlens_offsets.h"
 #include "oracle/batching.h"
@@ -20,7 +20,7 @@ namespace {
 /// Seed 003's shape: draft_extend replay, bs requests with accept lengths 1..4 and kv lengths 50..500,
 /// topk 2048, page-table rows of W token slots, buffers sized for bs * 4 tokens.
 NsaCase draft_extend_case(int bs, int W) {
-  fuzz::SplitMix rng{3};
+  SplitMix rng{3};
   NsaCase c;
   c.mode = NsaMode::draft_extend;
   c.topk = 2048;

@@ -45,10 +45,14 @@ void BM_Reference(benchmark::State& state) {
   report_flops(state, c);
 }
 
+/// Args: seqs, tokens, CPU-launcher threads (device/core/cpu_launch.h). Wall time (UseRealTime).
 void BM_DeviceCpu(benchmark::State& state) {
   const RpaCase c = shape(state.range(0), state.range(1), 16, 4, 128, DType::bf16);
-  for (auto _ : state) benchmark::DoNotOptimize(device::ragged_paged_attention(c, {Backend::cpu, 0}));
+  device::DeviceOptions o;
+  o.cpu_threads = static_cast<int>(state.range(2));
+  for (auto _ : state) benchmark::DoNotOptimize(device::ragged_paged_attention(c, o));
   report_flops(state, c);
+  state.counters["threads"] = static_cast<double>(o.cpu_threads);
 }
 
 void BM_DeviceCuda(benchmark::State& state) {
@@ -113,7 +117,14 @@ void BM_MultiItemDeviceCpu(benchmark::State& state) {
 
 BENCHMARK(BM_MultiItemDeviceCpu)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_Reference)->Args({4, 512})->Args({8, 128})->Unit(benchmark::kMillisecond)->Iterations(2);
-BENCHMARK(BM_DeviceCpu)->Args({4, 512})->Args({8, 128})->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_DeviceCpu)
+    ->Args({4, 512, 1})
+    ->Args({4, 512, 2})
+    ->Args({8, 128, 1})
+    ->Args({8, 128, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2)
+    ->UseRealTime();
 BENCHMARK(BM_DeviceCuda)->Args({4, 512, 0})->Args({4, 512, 2})->Args({8, 128, 0})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MultiItemMetadataBytes)->Arg(1024)->Arg(8192)->Arg(32768)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

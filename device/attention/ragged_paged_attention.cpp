@@ -5,19 +5,21 @@
 
 #include "core/error.h"
 #include "device/attention/ragged_paged_attention_launch.h"
+#include "device/core/cpu_launch.h"
 
 namespace lockstep::device {
 namespace {
 
 constexpr int kOobCapacity = 4096;
 
+/// Attention blocks on the CPU launcher (`threads` workers), then the cache update in item order (after
+/// every attention block, as the CUDA stream orders the two kernels; its items may share pages).
 template <class T, class O>
-void run_cpu(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes) {
+void run_cpu(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes, int threads) {
   const int32_t G = attn.num_q_heads / attn.num_kv_heads;
-  std::vector<unsigned char> smem(static_cast<size_t>(rpa_smem_bytes(attn.block_q, G, attn.block_kv, attn.head_dim)));
-  const BlockCtx ctx{0, 1};
   const int64_t blocks = int64_t{attn.num_blocks} * attn.num_kv_heads;
-  for (int64_t b = 0; b < blocks; ++b) rpa_block(attn, ctx, b, smem.data());
+  cpu_launch(attn, blocks, rpa_smem_bytes(attn.block_q, G, attn.block_kv, attn.head_dim), threads,
+             [](const RpaParams<T, O>& p, const BlockCtx& ctx, int64_t b, unsigned char* smem) { rpa_block(p, ctx, b, smem); });
   for (int64_t e = 0; e < sizes.cache_items; ++e) rpa_cache_update_item(cache, e);
 }
 
@@ -79,7 +81,7 @@ RpaDeviceResult run(const RpaCase& c, const DeviceOptions& opt) {
     const std::string err = rpa_run_cuda(a, u, sizes);
     if (!err.empty()) throw Error("backend", "cuda", err);
   } else {
-    run_cpu(a, u, sizes);
+    run_cpu(a, u, sizes, opt.cpu_threads);
   }
 
   std::map<std::pair<int32_t, int32_t>, OobRead> unique;

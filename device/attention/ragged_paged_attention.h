@@ -14,6 +14,9 @@ struct DeviceOptions {
   /// Write `out` in f32 whatever the case dtype (inputs and arithmetic unchanged): the oracle's exact
   /// rounding check compares the bf16/f16 output with this run rounded to nearest-even.
   bool f32_output = false;
+  /// Workers of the CPU launcher (device/core/cpu_launch.h); any count gives the same bytes. 1 by default:
+  /// campaigns already run one case per worker thread, so a kernel must not multiply them.
+  int cpu_threads = 1;
 };
 
 /// Gather-free segment metadata (seed 000's pre-scatter fix): one row of `block_q` segment starts per

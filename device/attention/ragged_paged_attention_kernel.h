@@ -67,6 +67,10 @@ struct RpaParams {
   PagedKv kv;
 };
 
+/// The OOB log of the attention kernel (device/core/cpu_launch.h merges per-worker logs in block order).
+template <class T, class O>
+inline OobLog* oob_log(RpaParams<T, O>& p) { return &p.kv.oob; }
+
 /// Element offsets, pointer-free and 64-bit throughout: a serving pool's cache holds more than 2^31
 /// elements (rows x 2*Hkv x D), so no index into it may pass through a 32-bit intermediate. Every global
 /// memory index of the kernels below goes through one of these (unit-tested on the host at the top of a

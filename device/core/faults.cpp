@@ -2,7 +2,6 @@
 
 #include "core/error.h"
 #include "device/attention/ragged_paged_attention_kernel.h"
-#include "device/kvcache/kv_trace.h"
 #include "device/kvcache/page_table_kernel.h"
 #include "device/kvcache/pool_sizing_kernel.h"
 #include "device/spec/spec_verify_kernel.h"

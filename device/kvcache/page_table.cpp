@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "device/core/cpu_launch.h"
 #include "device/kvcache/page_table_launch.h"
 
 namespace lockstep::device {
@@ -21,7 +22,8 @@ void launch(KvTableParams& P, int64_t req_to_token_len, Backend backend, KvTable
     const std::string err = kv_table_run_cuda(P, req_to_token_len, capacity);
     if (!err.empty()) throw Error("cuda", err, "page-table kernel failed");
   } else {
-    for (int64_t b = 0; b < P.batch; ++b) kv_table_block(P, BlockCtx{0, 1}, b);
+    cpu_launch(P, P.batch, 0, 1,
+               [](const KvTableParams& p, const BlockCtx& ctx, int64_t b, unsigned char*) { kv_table_block(p, ctx, b); });
   }
   log.resize(static_cast<size_t>(std::min<int64_t>(count, capacity)));
   std::sort(log.begin(), log.end(), [](const OobRead& a, const OobRead& b) { return a.slot < b.slot; });
@@ -29,8 +31,8 @@ void launch(KvTableParams& P, int64_t req_to_token_len, Backend backend, KvTable
   r.dropped = std::max<int64_t>(0, count - capacity);
 }
 
-KvTableParams params_for(reference::kvcache::PageTables& t, const std::vector<int32_t>& cache_seqlens,
-                         const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w, int fault) {
+KvTableParams params_for(PageTables& t, const std::vector<int32_t>& cache_seqlens,
+                         const std::vector<int32_t>& q_lens, const ReadWindow& w, int fault) {
   require(static_cast<int64_t>(cache_seqlens.size()) == t.batch, "cache_seqlens", cache_seqlens.size(),
           "must have one entry per row");
   require(static_cast<int64_t>(q_lens.size()) == t.batch, "q_lens", q_lens.size(), "must have one entry per row");
@@ -55,13 +57,12 @@ std::vector<int32_t> ones_if_empty(const std::vector<int32_t>& q_lens, int64_t b
 
 }  // namespace
 
-KvTableResult build_page_tables(const reference::kvcache::PageTableInput& in, const reference::kvcache::ReadWindow& w,
+KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w,
                                 Backend backend, int fault, int32_t table_offset) {
-  // Shape checks are the reference's (one definition of a well-formed input); the kernel fills the tables.
+  // The shape check is core's (one definition of a well-formed input, shared with the reference); the
+  // kernel fills the zeroed tables.
   KvTableResult r;
-  r.tables = reference::kvcache::build_page_tables(in);
-  std::fill(r.tables.page_table.begin(), r.tables.page_table.end(), 0);
-  std::fill(r.tables.swa_page_table.begin(), r.tables.swa_page_table.end(), 0);
+  r.tables = allocate_page_tables(in);
   const std::vector<int32_t> q_lens = ones_if_empty(in.q_lens, r.tables.batch);
   KvTableParams P = params_for(r.tables, in.cache_seqlens, q_lens, w, fault);
   P.req_to_token = in.req_to_token.data();
@@ -75,8 +76,8 @@ KvTableResult build_page_tables(const reference::kvcache::PageTableInput& in, co
   return r;
 }
 
-KvTableResult walk_page_tables(const reference::kvcache::PageTables& tables, const std::vector<int32_t>& cache_seqlens,
-                               const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w,
+KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32_t>& cache_seqlens,
+                               const std::vector<int32_t>& q_lens, const ReadWindow& w,
                                Backend backend, int fault) {
   KvTableResult r;
   r.tables = tables;

@@ -6,25 +6,25 @@
 
 #include "core/oob.h"
 #include "device/core/backend.h"
-#include "reference/kvcache/page_table.h"
+#include "core/kvcache/page_table.h"
 
 namespace lockstep::device {
 
 struct KvTableResult {
-  reference::kvcache::PageTables tables;
+  PageTables tables;
   std::vector<OobRead> reads;  ///< bad entries the read walk met: seq = row, token = first key of the
                                ///< page, slot = table_offset + row*cols + col (SWA entries: + batch*cols), page, bound
   int64_t dropped = 0;
 };
 
 /// `fault`: a KvTableFault id. Throws Error for inputs the reference rejects.
-KvTableResult build_page_tables(const reference::kvcache::PageTableInput& in, const reference::kvcache::ReadWindow& w,
+KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w,
                                 Backend backend, int fault, int32_t table_offset = 0);
 
 /// The read walk alone over given tables (a serving-side dump): `tables` is not rebuilt, only read.
 /// `q_lens` may be empty (1 each). Only kKvFaultStaleTrailingEntriesRead changes what is read.
-KvTableResult walk_page_tables(const reference::kvcache::PageTables& tables, const std::vector<int32_t>& cache_seqlens,
-                               const std::vector<int32_t>& q_lens, const reference::kvcache::ReadWindow& w,
+KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32_t>& cache_seqlens,
+                               const std::vector<int32_t>& q_lens, const ReadWindow& w,
                                Backend backend, int fault);
 
 }  // namespace lockstep::device

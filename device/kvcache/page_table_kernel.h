@@ -23,6 +23,13 @@ enum KvTableFault : int {
   kKvFaultClampPageIndex = 3,            ///< not swapped + entries clamped to [0, num_pages]: no OOB, wrong pages
 };
 
+/// The one kv_trace fault that is not the kernel's: the kv_trace composition (oracle/kvcache/kv_trace.h)
+/// runs the pool model with upstream's decode order (PoolOptions::decode_checks_both_pools = false) and
+/// the kernel without a fault.
+enum KvTraceFault : int {
+  kKvTraceFaultDecodePartialAllocLeak = 4,  ///< after the KvTableFault ids 1..3
+};
+
 struct KvTableParams {
   const int32_t* req_to_token;      // (slots, max_context)
   const int32_t* req_pool_indices;  // (B)
@@ -38,6 +45,9 @@ struct KvTableParams {
   int32_t* swa_page_table;  // (B, cols) or null
   OobLog oob;
 };
+
+/// The read walk's OOB log (device/core/cpu_launch.h).
+inline OobLog* oob_log(KvTableParams& p) { return &p.oob; }
 
 LS_HD inline int32_t kv_floor_div(int64_t a, int64_t b) {
   return static_cast<int32_t>(a >= 0 ? a / b : -((-a + b - 1) / b));

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "device/core/cpu_launch.h"
 #include "device/metadata/nsa_metadata_launch.h"
 
 namespace lockstep::device {
@@ -39,10 +40,8 @@ NsaOutputs nsa_metadata(const NsaCase& c, const MetadataOptions& opt) {
     const std::string err = nsa_run_cuda(p);
     if (!err.empty()) throw Error("backend", "cuda", err);
   } else {
-    std::vector<unsigned char> smem(static_cast<size_t>(nsa_smem_bytes(p.bs)));
-    const BlockCtx ctx{0, 1};
-    const int64_t blocks = nsa_num_blocks(p.max_tokens, p.block_tokens);
-    for (int64_t b = 0; b < blocks; ++b) nsa_block(p, ctx, b, smem.data());
+    cpu_launch(p, nsa_num_blocks(p.max_tokens, p.block_tokens), nsa_smem_bytes(p.bs), 1,
+               [](const NsaParams& q, const BlockCtx& ctx, int64_t b, unsigned char* smem) { nsa_block(q, ctx, b, smem); });
   }
   return o;
 }

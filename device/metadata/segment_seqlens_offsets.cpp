@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "device/core/cpu_launch.h"
 #include "device/metadata/segment_seqlens_offsets_launch.h"
 
 namespace lockstep::device {
@@ -54,8 +55,8 @@ SegmentSeqlensOutputs segment_seqlens_offsets(const SegmentSeqlensCase& c, const
     const std::string err = segment_run_cuda(p, rows, E * B);
     if (!err.empty()) throw Error("backend", "cuda", err);
   } else {
-    const BlockCtx ctx{0, 1};
-    for (int64_t r = 0; r < rows; ++r) segment_block(p, ctx, r);
+    cpu_launch(p, rows, 0, 1,
+               [](const SegmentParams& q, const BlockCtx& ctx, int64_t r, unsigned char*) { segment_block(q, ctx, r); });
   }
   return o;
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "fuzz/core/data.h"
+#include "core/data.h"
 #include "fuzz/core/pick.h"
 #include "reference/attention/multi_item.h"
 

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "fuzz/core/data.h"
+#include "core/data.h"
 #include "fuzz/kvcache/kvcache.h"
 #include "reference/kvcache/kv_trace.h"
 
@@ -28,8 +28,8 @@ rc::Gen<PageTableDumpCase> gen_page_table_dump_case() {
     const int64_t extra_cols = *rc::gen::weightedOneOf<int64_t>({{3, rc::gen::just<int64_t>(0)}, {1, rc::gen::inRange<int64_t>(1, 4)}});
     const bool known_sizes = *rc::gen::weightedOneOf<bool>({{3, rc::gen::just(true)}, {1, rc::gen::just(false)}});
     const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-    rk::PageTableInput in;
-    rk::ReadWindow w;
+    PageTableInput in;
+    ReadWindow w;
     rk::replay_trace(trace, rk::PoolOptions{}, [&](int64_t, const rk::KvMemory& m) {
       in = rk::batch_input(m);
       w = rk::read_window(m);
@@ -44,7 +44,7 @@ rc::Gen<PageTableDumpCase> gen_page_table_dump_case() {
       c.cache_seqlens = Tensor(DType::i32, {0});
       return c;
     }
-    const rk::PageTables t = rk::build_page_tables(in);
+    const PageTables t = rk::build_page_tables(in);
     const int64_t B = t.batch, cols = t.cols + extra_cols;
     std::vector<int32_t> full(static_cast<size_t>(B * cols)), swa(full.size());
     SplitMix rng{seed};

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "fuzz/core/data.h"
+#include "core/data.h"
 #include "fuzz/core/pick.h"
 
 namespace lockstep::fuzz {

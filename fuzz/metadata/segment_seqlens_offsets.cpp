@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "fuzz/core/data.h"
+#include "core/data.h"
 #include "fuzz/core/pick.h"
 #include "reference/metadata/segment_seqlens_offsets.h"
 

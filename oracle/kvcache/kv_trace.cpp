@@ -1,10 +1,17 @@
 /// Registry entries of the kvcache family: `kv_trace` (KV memory model + page tables, reference vs device
-/// kernel, leak invariant and read validation after every command) and `pool_sizing`.
+/// kernel, leak invariant and read validation after every command) and `pool_sizing`; and the device
+/// side of `kv_trace` (oracle/kvcache/kv_trace.h): the reference pool model with the device kernels injected.
+#include "oracle/kvcache/kv_trace.h"
+
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "device/attention/ragged_paged_attention.h"
 #include "device/core/faults.h"
-#include "device/kvcache/kv_trace.h"
+#include "device/kvcache/page_table.h"
+#include "device/kvcache/page_table_kernel.h"
 #include "device/kvcache/pool_sizing.h"
 #include "fuzz/kvcache/kvcache.h"
 #include "oracle/kvcache/report_util.h"
@@ -13,6 +20,66 @@
 #include "reference/kvcache/pool_sizing.h"
 
 namespace lockstep::oracle {
+
+KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, Backend backend, int fault) {
+  namespace rk = reference::kvcache;
+  rk::PoolOptions options;
+  options.decode_checks_both_pools = fault != device::kKvTraceFaultDecodePartialAllocLeak;
+  const int table_fault = fault == device::kKvTraceFaultDecodePartialAllocLeak ? 0 : fault;
+  KvTraceDeviceResult r;
+  std::vector<int32_t> full, swa;
+  std::vector<int64_t> counters;
+  int64_t full_offset = 0;
+  std::vector<OobRead> swa_reads;
+  std::vector<float> attention;
+  // The reference pool model replays the commands; the device kernels are the injected step.
+  rk::replay_trace(c, options, [&](int64_t i, const rk::KvMemory& m) {
+    try {
+      m.check_invariant();
+    } catch (const Error& e) {
+      r.invariant_failures.push_back("step " + std::to_string(i) + ": " + e.what());
+    }
+    rk::append_counters(m.counters(), counters);
+    const PageTableInput in = rk::batch_input(m);
+    device::KvTableResult t = device::build_page_tables(in, rk::read_window(m), backend, table_fault);
+    // The attention kernel reads the KV cache through the device's tables (checked accessor).
+    for (const RpaCase& a : rk::step_attention_cases(in, t.tables, rk::read_window(m), i)) {
+      const device::RpaDeviceResult out = device::ragged_paged_attention(a, device::DeviceOptions{backend, 0});
+      for (OobRead o : out.oob) {
+        o.seq = static_cast<int32_t>(i);
+        r.attention_oob.push_back(o);
+      }
+      const auto v = out.outputs.out.span<float>();
+      attention.insert(attention.end(), v.begin(), v.end());
+    }
+    for (int32_t L : in.cache_seqlens) r.max_kv_len = std::max<int64_t>(r.max_kv_len, L);
+    // Re-base slots into the concatenated outputs: full entries at full_offset, SWA ones after all full.
+    const int32_t cells = static_cast<int32_t>(t.tables.batch * t.tables.cols);
+    for (OobRead e : t.reads) {
+      if (e.slot < cells) {
+        e.slot += static_cast<int32_t>(full_offset);
+        r.reads.push_back(e);
+      } else {
+        e.slot += static_cast<int32_t>(full_offset) - cells;
+        swa_reads.push_back(e);
+      }
+    }
+    r.dropped += t.dropped;
+    full_offset += cells;
+    full.insert(full.end(), t.tables.page_table.begin(), t.tables.page_table.end());
+    swa.insert(swa.end(), t.tables.swa_page_table.begin(), t.tables.swa_page_table.end());
+  });
+  for (OobRead e : swa_reads) {
+    e.slot += static_cast<int32_t>(full_offset);
+    r.reads.push_back(e);
+  }
+  r.outputs.page_tables = Tensor::from<int32_t>({static_cast<int64_t>(full.size())}, full);
+  r.outputs.swa_page_tables = Tensor::from<int32_t>({static_cast<int64_t>(swa.size())}, swa);
+  r.outputs.counters = Tensor::from<int64_t>({c.num_commands(), 2, 6}, counters);
+  r.outputs.attention = Tensor::from<float>({static_cast<int64_t>(attention.size())}, attention);
+  return r;
+}
+
 namespace {
 
 class KvTraceOp final : public TypedOp<KvTraceCase> {
@@ -51,13 +118,13 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
 
   Record run_one_typed(const KvTraceCase& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(reference::kvcache::kv_trace(c).outputs);
-    if (which == "device") return to_record(device::kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
+    if (which == "device") return to_record(device_kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
     throw Error("--backend", which, "must be reference or device");
   }
   /// Device side: the bad table entries its read walk met and the attention kernel's out-of-range pages.
   SideResult run_side(const std::any& a, const std::string& which, const RunOptions& options) const override {
     if (which != "device") return TypedOp::run_side(a, which, options);
-    auto r = device::kv_trace(std::any_cast<const KvTraceCase&>(a), options.backend, device::fault_id(kName, options.fault));
+    auto r = device_kv_trace(std::any_cast<const KvTraceCase&>(a), options.backend, device::fault_id(kName, options.fault));
     SideResult s{to_record(r.outputs), std::move(r.reads), r.dropped};
     s.oob.insert(s.oob.end(), r.attention_oob.begin(), r.attention_oob.end());
     return s;
@@ -69,10 +136,10 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
     const int fault = device::fault_id(kName, options.fault);
     device::require_backend(options.backend);
     reference::kvcache::KvTraceResult ref;
-    device::KvTraceDeviceResult dev;
+    KvTraceDeviceResult dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = reference::kvcache::kv_trace(c); })) return res;
     const KvTraceCase before = c;
-    if (!run_reporting_errors(rep, "device: ", [&] { dev = device::kv_trace(c, options.backend, fault); })) return res;
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = device_kv_trace(c, options.backend, fault); })) return res;
     res.reference_outputs = to_record(ref.outputs);
     res.device_outputs = to_record(dev.outputs);
     check_inputs_unmodified(rep, before, c);

@@ -29,9 +29,9 @@ std::vector<int32_t> ints(const Tensor& t) {
 }
 
 struct Inputs {
-  rk::PageTables tables;
+  PageTables tables;
   std::vector<int32_t> cache_seqlens, q_lens;
-  rk::ReadWindow window;
+  ReadWindow window;
 };
 
 Inputs inputs(const PageTableDumpCase& c) {
@@ -43,7 +43,7 @@ Inputs inputs(const PageTableDumpCase& c) {
   in.tables.swa_page_table = ints(c.swa_page_table);
   in.cache_seqlens = ints(c.cache_seqlens);
   in.q_lens = c.q_lens.rank() > 0 ? ints(c.q_lens) : std::vector<int32_t>(static_cast<size_t>(c.rows()), 1);
-  in.window = rk::ReadWindow{c.page_size, c.window, c.full_pages, c.swa_pages};
+  in.window = ReadWindow{c.page_size, c.window, c.full_pages, c.swa_pages};
   return in;
 }
 

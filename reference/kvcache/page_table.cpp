@@ -4,29 +4,15 @@
 
 #include <fmt/format.h>
 
-#include "core/error.h"
 #include "core/kvcache/floordiv.h"
 
 namespace lockstep::reference::kvcache {
 
-int64_t page_table_cols(int64_t max_seq_len_k, int64_t page_size) { return (max_seq_len_k + page_size - 1) / page_size; }
-
 PageTables build_page_tables(const PageTableInput& in) {
-  require(in.page_size >= 1, "page_size", in.page_size, "must be >= 1");
-  require(in.max_context >= 1, "max_context", in.max_context, "must be >= 1");
-  require(in.max_seq_len_k >= 0 && in.max_seq_len_k <= in.max_context, "max_seq_len_k", in.max_seq_len_k,
-          fmt::format("must be in [0, max_context = {}]", in.max_context));
-  const int64_t slots = static_cast<int64_t>(in.req_to_token.size()) / in.max_context;
-  PageTables t;
-  t.batch = static_cast<int64_t>(in.req_pool_indices.size());
-  t.cols = page_table_cols(in.max_seq_len_k, in.page_size);
-  t.page_table.assign(static_cast<size_t>(t.batch * t.cols), 0);
-  if (!in.mapping.empty()) t.swa_page_table.assign(t.page_table.size(), 0);
+  PageTables t = allocate_page_tables(in);
   const int64_t map_len = static_cast<int64_t>(in.mapping.size());
   for (int64_t b = 0; b < t.batch; ++b) {
     const int64_t slot = in.req_pool_indices[b];
-    require(slot >= 0 && slot < slots, fmt::format("req_pool_indices[{}]", b), slot,
-            fmt::format("outside req_to_token rows [0, {})", slots));
     for (int64_t j = 0; j < t.cols; ++j) {
       const int64_t tok = in.req_to_token[slot * in.max_context + j * in.page_size];
       t.page_table[b * t.cols + j] = static_cast<int32_t>(python_floordiv(tok, in.page_size));

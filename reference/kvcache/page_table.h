@@ -21,31 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "core/kvcache/page_table.h"
+
 namespace lockstep::reference::kvcache {
 
-struct PageTableInput {
-  std::vector<int32_t> req_to_token;  ///< (req_slots, max_context) row-major
-  int64_t max_context = 0;
-  std::vector<int32_t> req_pool_indices;  ///< (B)
-  std::vector<int32_t> cache_seqlens;     ///< (B)
-  std::vector<int32_t> q_lens;            ///< (B) query length per row (empty = 1 each)
-  int64_t max_seq_len_k = 0;
-  int64_t page_size = 1;
-  std::vector<int64_t> mapping;  ///< full->SWA token mapping (empty = no SWA table)
-};
-
-struct PageTables {
-  int64_t batch = 0, cols = 0;
-  std::vector<int32_t> page_table;      ///< (batch, cols)
-  std::vector<int32_t> swa_page_table;  ///< (batch, cols); empty without a mapping
-};
-
-/// Builds both tables; throws Error naming the field for shapes that cannot be indexed
-/// (req_pool_indices outside the pool, max_seq_len_k beyond max_context).
+/// Builds both tables (types and the shape check: core/kvcache/page_table.h); throws Error naming the
+/// field for shapes that cannot be indexed (req_pool_indices outside the pool, max_seq_len_k beyond
+/// max_context).
 PageTables build_page_tables(const PageTableInput& in);
-
-/// Number of columns: ceil(max_seq_len_k / page_size).
-int64_t page_table_cols(int64_t max_seq_len_k, int64_t page_size);
 
 enum class TableKind : int { full = 0, swa = 1 };
 enum class EntryProblem : int { out_of_range = 0, unallocated = 1 };
@@ -57,13 +40,6 @@ struct TableEntry {
   EntryProblem problem = EntryProblem::out_of_range;
   bool read = false;  ///< inside the read window of its row
   bool operator==(const TableEntry&) const = default;
-};
-
-struct ReadWindow {
-  int64_t page_size = 1;
-  int64_t window = 0;       ///< W keys for SWA tables (0 = whole sequence)
-  int64_t full_pages = 0;   ///< valid full pages 1..full_pages (0 = unknown: no upper bound)
-  int64_t swa_pages = 0;    ///< valid SWA pages 1..swa_pages (0 = unknown: no upper bound)
 };
 
 /// Columns [first, end) of row (L, q) a kernel reads in table `kind`.

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "fuzz/core/data.h"
+#include "core/data.h"
 
 namespace lockstep::reference::kvcache {
 
@@ -36,10 +36,10 @@ RpaCase paged_attention_case(const std::vector<int32_t>& table, int64_t cols, co
   c.k = Tensor(DType::f32, {T, kHkv, kD});
   c.v = Tensor(DType::f32, {T, kHkv, kD});
   c.kv_cache = Tensor(DType::f32, {num_pages + 1, page_size, 2 * kHkv, kD});
-  fuzz::fill_uniform(c.q, seed * 4 + 1, 1.0);
-  fuzz::fill_uniform(c.k, seed * 4 + 2, 1.0);
-  fuzz::fill_uniform(c.v, seed * 4 + 3, 1.0);
-  fuzz::fill_uniform(c.kv_cache, seed * 4 + 4, 1.0);
+  fill_uniform(c.q, seed * 4 + 1, 1.0);
+  fill_uniform(c.k, seed * 4 + 2, 1.0);
+  fill_uniform(c.v, seed * 4 + 3, 1.0);
+  fill_uniform(c.kv_cache, seed * 4 + 4, 1.0);
   return c;
 }
 

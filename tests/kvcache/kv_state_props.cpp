@@ -12,8 +12,8 @@
 #include <rapidcheck/state.h>
 
 #include "device/core/faults.h"
-#include "device/kvcache/kv_trace.h"
 #include "device/kvcache/page_table.h"
+#include "device/kvcache/page_table_kernel.h"
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/pool.h"
 

@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "device/kvcache/kv_trace.h"
-#include "oracle/campaign.h"
-#include "oracle/op.h"
 #include "device/kvcache/page_table.h"
 #include "device/kvcache/page_table_kernel.h"
+#include "oracle/campaign.h"
+#include "oracle/kvcache/kv_trace.h"
+#include "oracle/op.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool.h"
 #include "reference/kvcache/kv_trace.h"
@@ -197,7 +197,7 @@ TEST(KvTraceGenerator, ReachesUnallocatedEntriesBuiltThroughTheKernel) {
   for (int64_t i = 0; i < 200; ++i) {
     const std::any c = oracle::campaign_case(op, 1, i).value();
     const auto& kc = std::any_cast<const KvTraceCase&>(c);
-    const auto dev = device::kv_trace(kc, Backend::cpu, 0);
+    const auto dev = oracle::device_kv_trace(kc, Backend::cpu, 0);
     const auto full = dev.outputs.page_tables.span<int32_t>(), swa = dev.outputs.swa_page_tables.span<int32_t>();
     const int64_t f = std::count(full.begin(), full.end(), -1), s = std::count(swa.begin(), swa.end(), -1);
     full_minus_one += f;

@@ -1,10 +1,11 @@
 #pragma once
-/// Deterministic tensor filling for generated cases: values are a pure function of (seed, stream).
+/// Deterministic tensor filling: values are a pure function of (seed, stream). Used by the generators
+/// (fuzz/) and by reference-side case construction (reference/kvcache/paged_attention.cpp).
 #include <cstdint>
 
 #include "core/tensor.h"
 
-namespace lockstep::fuzz {
+namespace lockstep {
 
 /// splitmix64 stream.
 struct SplitMix {
@@ -25,4 +26,4 @@ inline void fill_uniform(Tensor& t, uint64_t seed, double scale) {
   for (int64_t i = 0; i < t.numel(); ++i) t.set(i, (2 * rng.uniform() - 1) * scale);
 }
 
-}  // namespace lockstep::fuzz
+}  // namespace lockstep
