@@ -3,12 +3,7 @@
 # serving process calls): `lockstep replay` lists exactly the bad entries planted inside the read window
 # as failures, and every planted entry with whether it is inside the read window.
 set -u
-LOCKSTEP=$1
-SRC=$2
-PY=${3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAILED: $*"; exit 1; }
+. "$(dirname "$0")/../oracle/test_lib.sh" "$@"
 
 PYTHONPATH="$SRC/fixtures" "$PY" - "$tmp/trap.h5" <<'PYEOF' || fail "writing the dump"
 import sys

@@ -3,12 +3,7 @@
 # (here: an SWA pool that cannot hold one request, spec §3.3) is bad input everywhere: exit 2 from run on
 # both backends and from replay (issue 9 items 5 and 6).
 set -u
-LOCKSTEP=$1
-SRC=$2
-PY=${3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAILED: $*"; exit 1; }
+. "$(dirname "$0")/test_lib.sh" "$@"
 
 "$PY" "$SRC/fixtures/lockstep_h5.py" "$tmp/case.h5" > /dev/null || fail "h5py example did not write a case"
 "$PY" - "$tmp/case.h5" "$tmp/oob.h5" <<'PYEOF' || fail "could not plant the bad page"

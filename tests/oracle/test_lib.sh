@@ -1,4 +1,4 @@
-# Shared by the campaign CLI tests: arguments (lockstep binary, source dir, python), a temporary
+# Shared by the CLI tests (tests/oracle/*.sh, tests/kvcache/page_table_dump_test.sh): arguments (lockstep binary, source dir, python), a temporary
 # directory removed on exit, and helpers. Source it: `. "$(dirname "$0")/test_lib.sh" "$@"`.
 LOCKSTEP=$1
 SRC=$2
