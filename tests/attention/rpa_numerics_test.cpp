@@ -16,6 +16,16 @@ using namespace lockstep;
 
 namespace {
 const oracle::Op& op() { return oracle::find_op("ragged_paged_attention"); }
+
+/// f32, 3 sequences (prefill with a cached prefix, a 200-key decode, a fresh 33-token prefill), 4/2 heads,
+/// D 64, values in [-1, 1) from `seed`.
+RpaCase three_sequence_f32_case(uint64_t seed) {
+  auto spec = lockstep::testing::simple_spec({{16, 48}, {1, 200}, {33, 0}}, 4, 2, 2, 64);
+  spec.block_q = 8;
+  spec.block_kv_pages = 4;
+  spec.data_seed = seed;
+  return fuzz::materialize(spec);
+}
 }  // namespace
 
 // Issue 9 item 1: with |logits| ~ 1e3 the fp32 rounding of the softmax argument (~|s| * 2^-24 per score)
@@ -23,11 +33,7 @@ const oracle::Op& op() { return oracle::find_op("ragged_paged_attention"); }
 TEST(RpaTolerance, LargeLogitsCompareWithoutFalseFailures) {
   int large = 0;
   for (uint64_t seed = 0; seed < 12; ++seed) {
-    auto spec = lockstep::testing::simple_spec({{16, 48}, {1, 200}, {33, 0}}, 4, 2, 2, 64);
-    spec.block_q = 8;
-    spec.block_kv_pages = 4;
-    spec.data_seed = seed;
-    RpaCase c = fuzz::materialize(spec);
+    RpaCase c = three_sequence_f32_case(seed);
     c.sm_scale = 128.0;  // |q.k| up to ~9 with values in [-1, 1), D = 64: |logits| up to ~1.1e3
     const auto ref = reference::ragged_paged_attention(c);
     if (ref.logit_bound > 500) ++large;
@@ -78,11 +84,7 @@ TEST(RpaTolerance, ScoreErrorFollowsItsDerivation) {
 // here (the device's real error is ~2e-6: what remains is the sqrt(D) dot-product term of unsaturated keys).
 TEST(RpaTolerance, SaturatedSoftCapKeepsTheToleranceTight) {
   for (uint64_t seed = 0; seed < 6; ++seed) {
-    auto spec = lockstep::testing::simple_spec({{16, 48}, {1, 200}, {33, 0}}, 4, 2, 2, 64);
-    spec.block_q = 8;
-    spec.block_kv_pages = 4;
-    spec.data_seed = seed;
-    RpaCase c = fuzz::materialize(spec);
+    RpaCase c = three_sequence_f32_case(seed);
     c.sm_scale = 1024.0;  // |logits| up to ~9e3 before the cap
     c.soft_cap = 30.0;
     const auto ref = reference::ragged_paged_attention(c);
