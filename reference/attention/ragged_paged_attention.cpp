@@ -106,8 +106,9 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
           }
         }
       }
+      const Eigen::VectorXd v_max = V.cwiseAbs().rowwise().maxCoeff();  // (kv_len) max |v_d| per key
       for (int64_t p = 0; p < kv_len; ++p)
-        if (needed[p]) result.value_bound = std::max(result.value_bound, V.row(p).cwiseAbs().maxCoeff());
+        if (needed[p]) result.value_bound = std::max(result.value_bound, v_max(p));
       for (int64_t h = g * G; h < (g + 1) * G; ++h) {
         Eigen::MatrixXd Q(q_len, D);  // (q_len, D)
         for (int64_t j = 0; j < q_len; ++j)
@@ -135,7 +136,7 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
             for (int64_t p = 0; p < kv_len; ++p) {
               if (!allowed[j * kv_len + p]) continue;
               A += w(p) * std::expm1(softmax_argument_error(score_error[p], S(j, p), m) + 2 * kF32UnitRoundoff);
-              vmax = std::max(vmax, V.row(p).cwiseAbs().maxCoeff());
+              vmax = std::max(vmax, v_max(p));
             }
             result.softmax_error = std::max(result.softmax_error, softmax_weight_error(A) * vmax);
           }
