@@ -50,7 +50,7 @@ void BM_PageTableReference(benchmark::State& state) {
 
 void BM_PageTableDeviceCpu(benchmark::State& state) {
   const Batch b(state.range(0), state.range(1), state.range(2));
-  for (auto _ : state) benchmark::DoNotOptimize(device::build_page_tables(b.in, b.w, Backend::cpu, 0));
+  for (auto _ : state) benchmark::DoNotOptimize(device::build_page_tables(b.in, b.w, device::Options{Backend::cpu, 0}));
   set_counters(state, b);
 }
 
@@ -61,7 +61,7 @@ void BM_PageTableDeviceCuda(benchmark::State& state) {
     return;
   }
   const Batch b(state.range(0), state.range(1), state.range(2));
-  for (auto _ : state) benchmark::DoNotOptimize(device::build_page_tables(b.in, b.w, Backend::cuda, 0));
+  for (auto _ : state) benchmark::DoNotOptimize(device::build_page_tables(b.in, b.w, device::Options{Backend::cuda, 0}));
   set_counters(state, b);
 }
 

@@ -48,7 +48,7 @@ void BM_Reference(benchmark::State& state) {
 /// Args: seqs, tokens, CPU-launcher threads (device/core/cpu_launch.h). Wall time (UseRealTime).
 void BM_DeviceCpu(benchmark::State& state) {
   const RpaCase c = shape(state.range(0), state.range(1), 16, 4, 128, DType::bf16);
-  device::DeviceOptions o;
+  device::Options o;
   o.cpu_threads = static_cast<int>(state.range(2));
   for (auto _ : state) benchmark::DoNotOptimize(device::ragged_paged_attention(c, o));
   report_flops(state, c);

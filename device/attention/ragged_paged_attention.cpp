@@ -24,7 +24,7 @@ void run_cpu(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const 
 }
 
 template <class T, class O>
-RpaDeviceResult run(const RpaCase& c, const DeviceOptions& opt) {
+RpaDeviceResult run(const RpaCase& c, const Options& opt) {
   const RpaBlockedMetadata meta = rpa_blocked_metadata(c);
   RpaDeviceResult result;
   result.outputs.out = Tensor(dtype_of<O>(), {c.num_tokens(), c.num_q_heads, c.head_dim});
@@ -124,7 +124,7 @@ RpaBlockedMetadata rpa_blocked_metadata(const RpaCase& c) {
   return meta;
 }
 
-RpaDeviceResult ragged_paged_attention(const RpaCase& c, const DeviceOptions& options) {
+RpaDeviceResult ragged_paged_attention(const RpaCase& c, const Options& options) {
   validate(c);
   switch (c.dtype) {
     case DType::f32: return run<float, float>(c, options);

@@ -4,20 +4,9 @@
 #include <vector>
 
 #include "core/attention/ragged_paged_attention.h"
-#include "device/core/backend.h"
+#include "device/core/options.h"
 
 namespace lockstep::device {
-
-struct DeviceOptions {
-  Backend backend = Backend::cpu;
-  int fault = 0;  ///< fault id of the op (device/core/faults.h); 0 = none
-  /// Write `out` in f32 whatever the case dtype (inputs and arithmetic unchanged): the oracle's exact
-  /// rounding check compares the bf16/f16 output with this run rounded to nearest-even.
-  bool f32_output = false;
-  /// Workers of the CPU launcher (device/core/cpu_launch.h); any count gives the same bytes. 1 by default:
-  /// campaigns already run one case per worker thread, so a kernel must not multiply them.
-  int cpu_threads = 1;
-};
 
 /// Gather-free segment metadata (seed 000's pre-scatter fix): one row of `block_q` segment starts per
 /// query block, so a kernel block loads its row contiguously instead of indexing by global token.
@@ -39,6 +28,6 @@ struct RpaDeviceResult {
   int64_t oob_dropped = 0;   ///< records lost to the log's capacity
 };
 
-RpaDeviceResult ragged_paged_attention(const RpaCase& c, const DeviceOptions& options = {});
+RpaDeviceResult ragged_paged_attention(const RpaCase& c, const Options& options = {});
 
 }  // namespace lockstep::device

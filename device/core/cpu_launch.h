@@ -10,7 +10,7 @@
 /// every record counted). The log therefore holds the same bytes as a one-thread run.
 ///
 /// A params type with an OobLog declares it with `OobLog* oob_log(Params&)` (found by ADL).
-/// Not used inside campaign workers with more than one thread: the default is one thread (DeviceOptions).
+/// Not used inside campaign workers with more than one thread: the default is one thread (Options).
 #include <algorithm>
 #include <cstdint>
 #include <thread>

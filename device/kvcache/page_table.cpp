@@ -57,14 +57,14 @@ std::vector<int32_t> ones_if_empty(const std::vector<int32_t>& q_lens, int64_t b
 
 }  // namespace
 
-KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w,
-                                Backend backend, int fault, int32_t table_offset) {
+KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w, const Options& options,
+                                int32_t table_offset) {
   // The shape check is core's (one definition of a well-formed input, shared with the reference); the
   // kernel fills the zeroed tables.
   KvTableResult r;
   r.tables = allocate_page_tables(in);
   const std::vector<int32_t> q_lens = ones_if_empty(in.q_lens, r.tables.batch);
-  KvTableParams P = params_for(r.tables, in.cache_seqlens, q_lens, w, fault);
+  KvTableParams P = params_for(r.tables, in.cache_seqlens, q_lens, w, options.fault);
   P.req_to_token = in.req_to_token.data();
   P.req_pool_indices = in.req_pool_indices.data();
   P.mapping = in.mapping.empty() ? nullptr : in.mapping.data();
@@ -72,18 +72,18 @@ KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w,
   P.mapping_len = static_cast<int64_t>(in.mapping.size());
   P.page_size = static_cast<int32_t>(in.page_size);
   P.table_offset = table_offset;
-  launch(P, static_cast<int64_t>(in.req_to_token.size()), backend, r);
+  launch(P, static_cast<int64_t>(in.req_to_token.size()), options.backend, r);
   return r;
 }
 
 KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32_t>& cache_seqlens,
-                               const std::vector<int32_t>& q_lens, const ReadWindow& w,
-                               Backend backend, int fault) {
+                               const std::vector<int32_t>& q_lens, const ReadWindow& w, const Options& options) {
   KvTableResult r;
   r.tables = tables;
   const std::vector<int32_t> q = ones_if_empty(q_lens, tables.batch);
-  KvTableParams P = params_for(r.tables, cache_seqlens, q, w, fault == kKvFaultStaleTrailingEntriesRead ? fault : 0);
-  launch(P, 0, backend, r);
+  KvTableParams P = params_for(r.tables, cache_seqlens, q, w,
+                              options.fault == kKvFaultStaleTrailingEntriesRead ? options.fault : 0);
+  launch(P, 0, options.backend, r);
   return r;
 }
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "core/oob.h"
-#include "device/core/backend.h"
+#include "device/core/options.h"
 #include "core/kvcache/page_table.h"
 
 namespace lockstep::device {
@@ -17,14 +17,13 @@ struct KvTableResult {
   int64_t dropped = 0;
 };
 
-/// `fault`: a KvTableFault id. Throws Error for inputs the reference rejects.
-KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w,
-                                Backend backend, int fault, int32_t table_offset = 0);
+/// `options.fault`: a KvTableFault id. Throws Error for inputs the reference rejects.
+KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w, const Options& options,
+                                int32_t table_offset = 0);
 
 /// The read walk alone over given tables (a serving-side dump): `tables` is not rebuilt, only read.
 /// `q_lens` may be empty (1 each). Only kKvFaultStaleTrailingEntriesRead changes what is read.
 KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32_t>& cache_seqlens,
-                               const std::vector<int32_t>& q_lens, const ReadWindow& w,
-                               Backend backend, int fault);
+                               const std::vector<int32_t>& q_lens, const ReadWindow& w, const Options& options);
 
 }  // namespace lockstep::device

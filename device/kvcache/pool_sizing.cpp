@@ -4,10 +4,10 @@
 
 namespace lockstep::device {
 
-PoolSizingOutputs pool_sizing(const PoolSizingCase& c, int fault) {
+PoolSizingOutputs pool_sizing(const PoolSizingCase& c, const Options& options) {
   validate(c);
   const PoolSizingParams p{c.available_bytes, c.num_full_layers,    c.num_swa_layers, c.full_bytes_per_token,
-                           c.swa_bytes_per_token, c.page_size, c.num_experts, c.ratio, fault};
+                           c.swa_bytes_per_token, c.page_size, c.num_experts, c.ratio, options.fault};
   PoolSizingOutputs o;
   o.tokens = Tensor(DType::i64, {2});
   pool_sizing_item(p, o.tokens.data<int64_t>());

@@ -8,7 +8,7 @@
 
 namespace lockstep::device {
 
-NsaOutputs nsa_metadata(const NsaCase& c, const MetadataOptions& opt) {
+NsaOutputs nsa_metadata(const NsaCase& c, const Options& opt) {
   validate(c);
   NsaOutputs o = nsa_alloc(c);
   NsaParams p{};

@@ -8,7 +8,7 @@
 
 namespace lockstep::device {
 
-SegmentSeqlensOutputs segment_seqlens_offsets(const SegmentSeqlensCase& c, const MetadataOptions& opt) {
+SegmentSeqlensOutputs segment_seqlens_offsets(const SegmentSeqlensCase& c, const Options& opt) {
   validate(c);
   SegmentSeqlensOutputs o = segment_seqlens_alloc(c);
   const int64_t E = c.num_slices(), B = c.batch(), Tq = c.q_tokens(), Tk = c.kv_tokens();

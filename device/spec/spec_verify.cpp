@@ -7,7 +7,7 @@
 
 namespace lockstep::device {
 
-SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const SpecDeviceOptions& options) {
+SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const Options& options) {
   const int64_t bs = in.bs, n = in.num_draft_tokens;
   require(in.path == SpecPath::v1 || in.path == SpecPath::v2, "verify.path", enum_name(in.path),
           "device verify runs the v1 or v2 path");

@@ -5,15 +5,10 @@
 /// the worker-side shortcut after the kernel: every draft rejected and no request surviving leaves
 /// the verify input in spec_info.
 #include "core/spec/spec_decode.h"
-#include "device/core/backend.h"
+#include "device/core/options.h"
 
 namespace lockstep::device {
 
-struct SpecDeviceOptions {
-  Backend backend = Backend::cpu;
-  int fault = 0;  ///< fault id of spec_decode (device/core/faults.h); 0 = none
-};
-
-SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const SpecDeviceOptions& options = {});
+SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const Options& options = {});
 
 }  // namespace lockstep::device

@@ -132,7 +132,7 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
       return {to_record(r.outputs), std::move(r.oob), 0};
     }
     if (which == "device") {
-      device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+      device::Options dopt{options.backend, device::fault_id(kName, options.fault)};
       auto r = device::ragged_paged_attention(c, dopt);
       return {to_record(r.outputs), std::move(r.oob), r.oob_dropped};
     }
@@ -143,7 +143,7 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
     LockstepResult res;
     Report& rep = res.report;
     rep = start_report(kName, c, options);
-    const device::DeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+    const device::Options dopt{options.backend, device::fault_id(kName, options.fault)};
     device::require_backend(options.backend);
 
     reference::RpaResult ref;
@@ -161,7 +161,7 @@ class RaggedPagedAttentionOp final : public TypedOp<RpaCase> {
     for (int64_t i = 0; i < c.num_seqs; ++i) mag.kv_len = std::max<int64_t>(mag.kv_len, c.kv_len(i));
     compare_output(rep, "out", ref.outputs.out, dev.outputs.out, attention_tolerance(c.dtype, mag));
     if (c.dtype != DType::f32) {  // bf16/f16: the output cast rounds to nearest-even, exactly
-      device::DeviceOptions d32 = dopt;
+      device::Options d32 = dopt;
       d32.f32_output = true;
       device::RpaDeviceResult dev32;
       if (!run_reporting_errors(rep, "device (f32 output): ", [&] { dev32 = device::ragged_paged_attention(c, d32); }))

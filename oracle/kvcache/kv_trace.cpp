@@ -21,11 +21,15 @@
 
 namespace lockstep::oracle {
 
-KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, Backend backend, int fault) {
+KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, const device::Options& dopt) {
   namespace rk = reference::kvcache;
+  const int fault = dopt.fault;
   rk::PoolOptions options;
   options.decode_checks_both_pools = fault != device::kKvTraceFaultDecodePartialAllocLeak;
-  const int table_fault = fault == device::kKvTraceFaultDecodePartialAllocLeak ? 0 : fault;
+  device::Options table_opt = dopt;
+  table_opt.fault = fault == device::kKvTraceFaultDecodePartialAllocLeak ? 0 : fault;
+  device::Options attn_opt = dopt;
+  attn_opt.fault = 0;
   KvTraceDeviceResult r;
   std::vector<int32_t> full, swa;
   std::vector<int64_t> counters;
@@ -41,10 +45,10 @@ KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, Backend backend, int f
     }
     rk::append_counters(m.counters(), counters);
     const PageTableInput in = rk::batch_input(m);
-    device::KvTableResult t = device::build_page_tables(in, rk::read_window(m), backend, table_fault);
+    device::KvTableResult t = device::build_page_tables(in, rk::read_window(m), table_opt);
     // The attention kernel reads the KV cache through the device's tables (checked accessor).
     for (const RpaCase& a : rk::step_attention_cases(in, t.tables, rk::read_window(m), i)) {
-      const device::RpaDeviceResult out = device::ragged_paged_attention(a, device::DeviceOptions{backend, 0});
+      const device::RpaDeviceResult out = device::ragged_paged_attention(a, attn_opt);
       for (OobRead o : out.oob) {
         o.seq = static_cast<int32_t>(i);
         r.attention_oob.push_back(o);
@@ -118,13 +122,13 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
 
   Record run_one_typed(const KvTraceCase& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(reference::kvcache::kv_trace(c).outputs);
-    if (which == "device") return to_record(device_kv_trace(c, options.backend, device::fault_id(kName, options.fault)).outputs);
+    if (which == "device") return to_record(device_kv_trace(c, device::Options{options.backend, device::fault_id(kName, options.fault)}).outputs);
     throw Error("--backend", which, "must be reference or device");
   }
   /// Device side: the bad table entries its read walk met and the attention kernel's out-of-range pages.
   SideResult run_side(const std::any& a, const std::string& which, const RunOptions& options) const override {
     if (which != "device") return TypedOp::run_side(a, which, options);
-    auto r = device_kv_trace(std::any_cast<const KvTraceCase&>(a), options.backend, device::fault_id(kName, options.fault));
+    auto r = device_kv_trace(std::any_cast<const KvTraceCase&>(a), device::Options{options.backend, device::fault_id(kName, options.fault)});
     SideResult s{to_record(r.outputs), std::move(r.reads), r.dropped};
     s.oob.insert(s.oob.end(), r.attention_oob.begin(), r.attention_oob.end());
     return s;
@@ -139,7 +143,7 @@ class KvTraceOp final : public TypedOp<KvTraceCase> {
     KvTraceDeviceResult dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = reference::kvcache::kv_trace(c); })) return res;
     const KvTraceCase before = c;
-    if (!run_reporting_errors(rep, "device: ", [&] { dev = device_kv_trace(c, options.backend, fault); })) return res;
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = device_kv_trace(c, device::Options{options.backend, fault}); })) return res;
     res.reference_outputs = to_record(ref.outputs);
     res.device_outputs = to_record(dev.outputs);
     check_inputs_unmodified(rep, before, c);
@@ -199,7 +203,7 @@ class PoolSizingOp final : public TypedOp<PoolSizingCase> {
 
   Record run_one_typed(const PoolSizingCase& c, const std::string& which, const RunOptions& options) const override {
     if (which == "reference") return to_record(reference_outputs(c));
-    if (which == "device") return to_record(device::pool_sizing(c, device::fault_id(kName, options.fault)));
+    if (which == "device") return to_record(device::pool_sizing(c, {options.backend, device::fault_id(kName, options.fault)}));
     throw Error("--backend", which, "must be reference or device");
   }
 
@@ -211,7 +215,7 @@ class PoolSizingOp final : public TypedOp<PoolSizingCase> {
     PoolSizingOutputs ref, dev;
     try {
       ref = reference_outputs(c);
-      dev = device::pool_sizing(c, fault);
+      dev = device::pool_sizing(c, {options.backend, fault});
     } catch (const Error& e) {
       rep.error = std::string("invalid case: ") + e.what();
       rep.fail(rep.error);

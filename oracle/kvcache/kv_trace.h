@@ -10,7 +10,7 @@
 
 #include "core/kvcache/kv_trace.h"
 #include "core/oob.h"
-#include "device/core/backend.h"
+#include "device/core/options.h"
 
 namespace lockstep::oracle {
 
@@ -24,7 +24,7 @@ struct KvTraceDeviceResult {
   std::vector<std::string> invariant_failures;  ///< "step i: pool memory leak detected! ..."
 };
 
-/// `fault`: a kv_trace fault id (device/core/faults.h).
-KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, Backend backend, int fault);
+/// `options.fault`: a kv_trace fault id (device/core/faults.h).
+KvTraceDeviceResult device_kv_trace(const KvTraceCase& c, const device::Options& options);
 
 }  // namespace lockstep::oracle

@@ -60,7 +60,7 @@ PageTableDumpOutputs reference_outputs(const Inputs& in) {
 
 /// The device walk's records as table entries (slot -> table/row/col; SWA slots follow the full table).
 PageTableDumpOutputs device_outputs(const Inputs& in, Backend backend, int fault) {
-  const auto r = device::walk_page_tables(in.tables, in.cache_seqlens, in.q_lens, in.window, backend, fault);
+  const auto r = device::walk_page_tables(in.tables, in.cache_seqlens, in.q_lens, in.window, device::Options{backend, fault});
   const int64_t cells = in.tables.batch * in.tables.cols;
   std::vector<rk::TableEntry> entries;
   for (const OobRead& o : r.reads) {

@@ -15,7 +15,7 @@ class IntegerMetadataOp final : public TypedOp<Case> {
  public:
   using Generator = rc::Gen<Case> (*)();
   using Reference = Outputs (*)(const Case&);
-  using Device = Outputs (*)(const Case&, const device::MetadataOptions&);
+  using Device = Outputs (*)(const Case&, const device::Options&);
   using RegionList = std::vector<Region<Case>> (*)();
 
   IntegerMetadataOp(std::string name, std::string summary, Generator gen, Reference ref, Device dev,
@@ -37,7 +37,7 @@ class IntegerMetadataOp final : public TypedOp<Case> {
     LockstepResult res;
     Report& rep = res.report;
     rep = start_report(name_, c, options);
-    const device::MetadataOptions dopt = device_options(options);
+    const device::Options dopt = device_options(options);
     device::require_backend(options.backend);
     Outputs ref, dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = ref_(c); })) return res;
@@ -56,8 +56,8 @@ class IntegerMetadataOp final : public TypedOp<Case> {
   }
 
  private:
-  device::MetadataOptions device_options(const RunOptions& o) const {
-    return device::MetadataOptions{o.backend, device::fault_id(name_, o.fault)};
+  device::Options device_options(const RunOptions& o) const {
+    return device::Options{o.backend, device::fault_id(name_, o.fault)};
   }
   std::string name_, summary_;
   Generator gen_;

@@ -54,7 +54,7 @@ std::unique_ptr<Op> make_nsa_metadata_op() {
   return std::make_unique<IntegerMetadataOp<NsaCase, NsaOutputs>>(
       "nsa_metadata", "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       &fuzz::gen_nsa_case, &reference::nsa_metadata,
-      [](const NsaCase& c, const device::MetadataOptions& o) { return device::nsa_metadata(c, o); }, &nsa_regions);
+      [](const NsaCase& c, const device::Options& o) { return device::nsa_metadata(c, o); }, &nsa_regions);
 }
 
 }  // namespace lockstep::oracle

@@ -49,7 +49,7 @@ std::unique_ptr<Op> make_segment_seqlens_offsets_op() {
       "segment_seqlens_offsets",
       "TransformerEngine segment ids/positions -> seqlens/offsets (THD/BSHD, masks, extra vmap batch dims)",
       &fuzz::gen_segment_case, &reference::segment_seqlens_offsets,
-      [](const SegmentSeqlensCase& c, const device::MetadataOptions& o) { return device::segment_seqlens_offsets(c, o); },
+      [](const SegmentSeqlensCase& c, const device::Options& o) { return device::segment_seqlens_offsets(c, o); },
       &segment_regions);
 }
 

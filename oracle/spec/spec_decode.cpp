@@ -217,7 +217,7 @@ class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
 reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
   if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); };
   if (which == "device") {
-    const device::SpecDeviceOptions dopt{options.backend, device::fault_id(kName, options.fault)};
+    const device::Options dopt{options.backend, device::fault_id(kName, options.fault)};
     return [dopt](const SpecVerifyInputs& in) { return device::spec_verify(in, dopt); };
   }
   throw Error("--backend", which, "must be reference or device");

@@ -136,7 +136,7 @@ TEST(RpaOffsetsGpu, CudaRunOverAPoolOfMoreThan2e31Elements) {
   ASSERT_GT(big.kv_cache.numel(), int64_t{1} << 31);
   std::memcpy(big.kv_cache.raw() + r.offset * kPageElems * sizeof(bf16), r.small.kv_cache.raw(), r.small.kv_cache.nbytes());
   big.page_indices = Tensor::from<int32_t>({static_cast<int64_t>(r.big_pages.size())}, r.big_pages);
-  const auto got = device::ragged_paged_attention(big, device::DeviceOptions{Backend::cuda, 0});
+  const auto got = device::ragged_paged_attention(big, device::Options{Backend::cuda, 0});
   EXPECT_TRUE(got.oob.empty());
   EXPECT_EQ(got.outputs.out, want.outputs.out);
   EXPECT_EQ(std::memcmp(got.outputs.kv_cache.raw() + r.offset * kPageElems * sizeof(bf16), want.outputs.kv_cache.raw(),

@@ -97,7 +97,7 @@ TEST(CpuLaunch, RpaIsIdenticalForAnyThreadCount) {
     auto pages = c.page_indices.span<int32_t>();
     for (size_t s = 0; s < pages.size(); ++s)
       if ((i % 3 == 1 && s % 2 == 0) || i % 3 == 2) pages[s] = s % 3 == 0 ? -1 : INT_MAX;
-    DeviceOptions o;
+    Options o;
     RpaDeviceResult one;
     try {
       one = ragged_paged_attention(c, o);

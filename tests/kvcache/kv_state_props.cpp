@@ -44,7 +44,7 @@ void check_state(const Sut& s) {
   const auto bad = validate_page_tables(ref, in.cache_seqlens, in.q_lens, w);
   RC_ASSERT(bad.empty());
   const int table_fault = s.fault == device::kKvTraceFaultDecodePartialAllocLeak ? 0 : s.fault;
-  const auto dev = device::build_page_tables(in, w, Backend::cpu, table_fault);
+  const auto dev = device::build_page_tables(in, w, device::Options{Backend::cpu, table_fault});
   RC_ASSERT(dev.tables.page_table == ref.page_table);
   RC_ASSERT(dev.tables.swa_page_table == ref.swa_page_table);
   RC_ASSERT(dev.reads.empty());

@@ -109,7 +109,7 @@ TEST(PageTableDevice, MatchesTheReferenceExactlyAndReadsClean) {
   Fixture f;
   const PageTableInput in = batch_input(f.m);
   const PageTables ref = build_page_tables(in);
-  const auto dev = device::build_page_tables(in, read_window(f.m), Backend::cpu, 0);
+  const auto dev = device::build_page_tables(in, read_window(f.m), device::Options{Backend::cpu, 0});
   EXPECT_EQ(dev.tables.page_table, ref.page_table);
   EXPECT_EQ(dev.tables.swa_page_table, ref.swa_page_table);
   EXPECT_TRUE(dev.reads.empty());
@@ -118,7 +118,7 @@ TEST(PageTableDevice, MatchesTheReferenceExactlyAndReadsClean) {
 TEST(PageTableDevice, StaleTrailingReadIsReportedNotDereferenced) {
   Fixture f;
   const PageTableInput in = batch_input(f.m);
-  const auto dev = device::build_page_tables(in, read_window(f.m), Backend::cpu, device::kKvFaultStaleTrailingEntriesRead);
+  const auto dev = device::build_page_tables(in, read_window(f.m), device::Options{Backend::cpu, device::kKvFaultStaleTrailingEntriesRead});
   // Row b (3 tokens) walks columns 2..4: stale entries of the finished request, SWA-translated to 0.
   ASSERT_FALSE(dev.reads.empty());
   for (const OobRead& r : dev.reads) {
@@ -133,8 +133,8 @@ TEST(PageTableDevice, CudaRunMatchesCpu) {
   Fixture f;
   const PageTableInput in = batch_input(f.m);
   for (int fault : {0, 1, 2, 3}) {
-    const auto cpu = device::build_page_tables(in, read_window(f.m), Backend::cpu, fault);
-    const auto gpu = device::build_page_tables(in, read_window(f.m), Backend::cuda, fault);
+    const auto cpu = device::build_page_tables(in, read_window(f.m), device::Options{Backend::cpu, fault});
+    const auto gpu = device::build_page_tables(in, read_window(f.m), device::Options{Backend::cuda, fault});
     EXPECT_EQ(gpu.tables.page_table, cpu.tables.page_table);
     EXPECT_EQ(gpu.tables.swa_page_table, cpu.tables.swa_page_table);
     EXPECT_EQ(gpu.reads, cpu.reads);
@@ -183,7 +183,7 @@ TEST(PageTable, UnallocatedEntriesFloorDivide) {
   }
   // Unread (past kv_len): the validator stays quiet, and the device kernel builds the same tables.
   EXPECT_TRUE(validate_page_tables(t, in.cache_seqlens, in.q_lens, read_window(m)).empty());
-  const auto dev = device::build_page_tables(in, read_window(m), Backend::cpu, 0);
+  const auto dev = device::build_page_tables(in, read_window(m), device::Options{Backend::cpu, 0});
   EXPECT_EQ(dev.tables.page_table, t.page_table);
   EXPECT_EQ(dev.tables.swa_page_table, t.swa_page_table);
   EXPECT_TRUE(dev.reads.empty());
@@ -197,7 +197,7 @@ TEST(KvTraceGenerator, ReachesUnallocatedEntriesBuiltThroughTheKernel) {
   for (int64_t i = 0; i < 200; ++i) {
     const std::any c = oracle::campaign_case(op, 1, i).value();
     const auto& kc = std::any_cast<const KvTraceCase&>(c);
-    const auto dev = oracle::device_kv_trace(kc, Backend::cpu, 0);
+    const auto dev = oracle::device_kv_trace(kc, device::Options{});
     const auto full = dev.outputs.page_tables.span<int32_t>(), swa = dev.outputs.swa_page_tables.span<int32_t>();
     const int64_t f = std::count(full.begin(), full.end(), -1), s = std::count(swa.begin(), swa.end(), -1);
     full_minus_one += f;

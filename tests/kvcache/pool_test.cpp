@@ -133,7 +133,7 @@ void expect_layout(const PoolSizingCase& c, int64_t full, int64_t swa) {
   const PoolSizes s = pool_sizing(c);
   EXPECT_EQ(s.full_tokens, full);
   EXPECT_EQ(s.swa_tokens, swa);
-  const PoolSizingOutputs d = device::pool_sizing(c, 0);
+  const PoolSizingOutputs d = device::pool_sizing(c);
   EXPECT_EQ(d.tokens.get_int(0), full);
   EXPECT_EQ(d.tokens.get_int(1), swa);
 }
@@ -153,7 +153,8 @@ TEST(PoolSizing, DefaultRatioIsMoeOnly) {
   expect_layout(gemma4(k31bAvail, 10, 50, 64, 0, 0), 132992, 106368);   // dense keeps 0.8
   // The seed's Patch 2 (0.15 for every Gemma-4) gives the dense model the broken layout.
   const PoolSizingOutputs bad =
-      device::pool_sizing(gemma4(k31bAvail, 10, 50, 64, 0, 0), device::fault_id("pool_sizing", "moe_ratio_for_dense_model"));
+      device::pool_sizing(gemma4(k31bAvail, 10, 50, 64, 0, 0),
+                          {Backend::cpu, device::fault_id("pool_sizing", "moe_ratio_for_dense_model")});
   EXPECT_EQ(bad.tokens.get_int(0), 478720);
   EXPECT_EQ(bad.tokens.get_int(1), 71808);
 }
@@ -162,11 +163,11 @@ TEST(PoolSizing, DefaultRatioIsMoeOnly) {
 // (core/), which both sides call: the device side rejects the case too instead of returning sizes.
 TEST(PoolSizing, APoolThatCannotHoldOneWindowIsInvalidOnBothSides) {
   PoolSizingCase c = gemma4(int64_t{1} << 26, 1, 1, 64, 0, 0.8);
-  const int64_t swa = device::pool_sizing(c, 0).tokens.get_int(1);  // no window: always valid
+  const int64_t swa = device::pool_sizing(c).tokens.get_int(1);  // no window: always valid
   ASSERT_EQ(swa, 4992);  // 2^26 // (4096 + 0.8*8192) = 6301 -> full 6272 -> int(0.8*6272) = 5017 -> 4992
   c.sliding_window = swa - 64;  // W + page = swa: infeasible
   for (auto run : {+[](const PoolSizingCase& x) { validate(x); },
-                   +[](const PoolSizingCase& x) { (void)device::pool_sizing(x, 0); },
+                   +[](const PoolSizingCase& x) { (void)device::pool_sizing(x); },
                    +[](const PoolSizingCase& x) { (void)pool_sizing(x); }}) {
     try {
       run(c);
@@ -178,7 +179,7 @@ TEST(PoolSizing, APoolThatCannotHoldOneWindowIsInvalidOnBothSides) {
   }
   c.sliding_window = swa - 65;  // W + page < swa: feasible
   EXPECT_NO_THROW(validate(c));
-  EXPECT_EQ(device::pool_sizing(c, 0).tokens.get_int(1), swa);
+  EXPECT_EQ(device::pool_sizing(c).tokens.get_int(1), swa);
 }
 
 TEST(PoolSizing, RejectsAPoolThatCannotHoldOneWindowAndBadFields) {
