@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "core/config.h"
+#include "core/kernel_enums.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -25,14 +26,13 @@ constexpr int kSpecFaultFlatAcceptTokens = 3;
 constexpr int kSpecFaultEosBeforeLength = 4;
 constexpr int kSpecFaultBonusNotCounted = 5;
 
-constexpr int32_t kSpecPathV1 = 1;
-constexpr int32_t kSpecPathV2 = 2;
-constexpr int32_t kSpecFlagSkip = 1;   // = kSpecSkip (core/spec/spec_decode.h)
-constexpr int32_t kSpecFlagAbort = 2;  // = kSpecAbort
-constexpr int32_t kSpecReasonLength = 1, kSpecReasonMatched = 2, kSpecReasonAbort = 3;
+// Path, finish reasons and flags: SpecPath, SpecFinishReason, kSpecSkip / kSpecAbort (core/kernel_enums.h).
+// The launcher's names for the two paths the kernel runs.
+constexpr int32_t kSpecPathV1 = kernel_id(SpecPath::v1);
+constexpr int32_t kSpecPathV2 = kernel_id(SpecPath::v2);
 
 struct SpecVerifyParams {
-  int32_t bs = 0, n = 1, path = kSpecPathV2, fault = 0;
+  int32_t bs = 0, n = 1, path = kSpecPathV2, fault = 0;  // path: kernel_id(SpecPath)
   const int64_t* candidates = nullptr;
   const int64_t* target_predict = nullptr;
   const int64_t* output_len = nullptr;
@@ -63,26 +63,26 @@ LS_HD inline void spec_finish_check(const SpecVerifyParams& p, int32_t b, int64_
                                     int32_t count, int32_t& reason, int64_t& finished_len) {
   reason = 0;
   finished_len = -1;
-  if (p.flags[b] & kSpecFlagAbort) {
-    reason = kSpecReasonAbort;
+  if (p.flags[b] & kSpecAbort) {
+    reason = kernel_id(SpecFinishReason::abort);
     return;
   }
   const bool length_hit = len >= p.max_new_tokens[b];
   if (length_hit && p.fault != kSpecFaultEosBeforeLength) {
-    reason = kSpecReasonLength;
+    reason = kernel_id(SpecFinishReason::length);
     finished_len = p.max_new_tokens[b];
     return;
   }
   for (int32_t i = 0; i < count; ++i) {
     const int64_t t = toks[i];
     if ((p.stop_token[b] >= 0 && t == p.stop_token[b]) || (p.eos_token[b] >= 0 && t == p.eos_token[b])) {
-      reason = kSpecReasonMatched;
+      reason = kernel_id(SpecFinishReason::matched_token);
       finished_len = len - count + i + 1;
       return;
     }
   }
   if (length_hit) {
-    reason = kSpecReasonLength;
+    reason = kernel_id(SpecFinishReason::length);
     finished_len = p.max_new_tokens[b];
   }
 }
@@ -149,7 +149,7 @@ LS_HD inline void spec_v2_item(const SpecVerifyParams& p, int32_t b) {
     base = p.num_tokens[b];
   }
   p.accept_length[b] = accept_lens;
-  if ((p.flags[b] & kSpecFlagSkip) || p.finish_reason[b] != 0) return;
+  if ((p.flags[b] & kSpecSkip) || p.finish_reason[b] != 0) return;
   const int64_t* src = p.fault == kSpecFaultFlatAcceptTokens ? p.flat_tokens : p.predict;
   int64_t* toks = p.tokens + static_cast<int64_t>(b) * 2 * n + base;
   for (int32_t j = 0; j < accept_lens; ++j) toks[j] = src[b * n + j];

@@ -8,16 +8,7 @@
 
 namespace lockstep::reference::spec {
 
-const char* spec_info_name(SpecInfoKind k) {
-  switch (k) {
-    case SpecInfoKind::none: return "none";
-    case SpecInfoKind::draft_input: return "draft_input";
-    case SpecInfoKind::verify_input: return "verify_input";
-    case SpecInfoKind::draft_extend_input: return "draft_extend_input";
-    case SpecInfoKind::idle: return "idle";
-  }
-  return "?";
-}
+const char* spec_info_name(SpecInfoKind k) { return enum_name(k); }
 
 namespace {
 

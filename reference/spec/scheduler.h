@@ -25,6 +25,7 @@
 /// * `merge`/`filter` require spec_info to be a draft input (or idle / none): upstream's
 ///   EagleVerifyInput has neither method (AttributeError). Here that is a reported violation and
 ///   the batch operation is skipped — the simulator never crashes on it.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,18 @@
 namespace lockstep::reference::spec {
 
 enum class SpecInfoKind : int { none = 0, draft_input = 1, verify_input = 2, draft_extend_input = 3, idle = 4 };
+}  // namespace lockstep::reference::spec
+
+template <>
+struct lockstep::EnumNames<lockstep::reference::spec::SpecInfoKind> {
+  static constexpr std::array<const char*, 5> names{"none", "draft_input", "verify_input", "draft_extend_input",
+                                                    "idle"};
+};
+
+namespace lockstep::reference::spec {
+
+/// Req, Batch (and SpecVerifyResult, core/spec/spec_decode.h) list their fields once, in
+/// declaration order; the lockstep diff (oracle/spec/spec_decode.cpp) derives from that list.
 
 struct Req {
   int64_t rid = 0;
@@ -60,6 +73,29 @@ struct Req {
   int64_t req_pool_idx = -1;
   int64_t last_step_start = 0;  ///< len(output_ids) before the latest step that appended
 
+  template <class V>
+  void fields(V& v) {
+    v("rid", rid);
+    v("origin_input_ids", origin_input_ids);
+    v("output_ids", output_ids);
+    v("max_new_tokens", max_new_tokens);
+    v("stop_token_id", stop_token_id);
+    v("eos_token_id", eos_token_id);
+    v("kv_committed_len", kv_committed_len);
+    v("kv_allocated_len", kv_allocated_len);
+    v("spec_verify_ct", spec_verify_ct);
+    v("spec_num_correct_drafts", spec_num_correct_drafts);
+    v("finished_reason", finished_reason);
+    v("finished_len", finished_len);
+    v("to_finish_abort", to_finish_abort);
+    v("is_retracted", is_retracted);
+    v("prefilled", prefilled);
+    v("kv_committed_freed", kv_committed_freed);
+    v("kv_overallocated_freed", kv_overallocated_freed);
+    v("req_pool_idx", req_pool_idx);
+    v("last_step_start", last_step_start);
+  }
+
   bool finished() const { return finished_reason != SpecFinishReason::none; }
   /// output_ids[:finished_len] when set, else output_ids.
   std::vector<int64_t> visible_output() const;
@@ -70,6 +106,14 @@ struct Batch {
   std::vector<int64_t> seq_lens;
   std::vector<int64_t> req_pool_indices;
   SpecInfoKind spec_info = SpecInfoKind::none;
+
+  template <class V>
+  void fields(V& v) {
+    v("reqs", reqs);
+    v("seq_lens", seq_lens);
+    v("req_pool_indices", req_pool_indices);
+    v("spec_info", spec_info);
+  }
 };
 
 using SpecVerifyFn = std::function<SpecVerifyResult(const SpecVerifyInputs&)>;
