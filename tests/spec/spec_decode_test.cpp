@@ -286,3 +286,32 @@ TEST(SpecDecodeCase, ValidationNamesTheField) {
   c = make_case(SpecPath::v2, 4, {{K::add_request, 3, 5, 4096, 0}});
   EXPECT_THROW(validate(c), Error);
 }
+
+TEST(SpecLockstepDiff, FirstStateDifferenceNamesTheFieldAndBothValues) {
+  // The lockstep diff (oracle/spec/spec_decode.cpp) derives from the fields() lists; its wording is
+  // what the committed dumps' reports and the failure lines carry.
+  SpecVerifyResult a;
+  spec_result_resize(a, 2, 3);
+  SpecVerifyResult b = a;
+  EXPECT_EQ(first_state_difference(a, b), "");
+  b.num_tokens[1] = 2;
+  b.finished_len[0] = 4;  // later in the list: not reported
+  EXPECT_EQ(first_state_difference(a, b), "num_tokens[1]: reference 0, device 2");
+  b = a;
+  b.tokens.pop_back();
+  EXPECT_EQ(first_state_difference(a, b), "tokens: size 12 vs 11");
+  b = a;
+  b.leaves_verify_input = true;
+  EXPECT_EQ(first_state_difference(a, b), "spec_info after verify");
+
+  Req r, q;
+  q.finished_reason = SpecFinishReason::length;
+  q.is_retracted = true;
+  EXPECT_EQ(first_state_difference(r, q), "finished_reason: reference none, device length");
+  q = r;
+  q.is_retracted = true;
+  EXPECT_EQ(first_state_difference(r, q), "is_retracted: reference false, device true");
+  Batch x, y;
+  y.spec_info = SpecInfoKind::idle;
+  EXPECT_EQ(first_state_difference(x, y), "spec_info: reference none, device idle");
+}
