@@ -208,7 +208,7 @@ bool SpecScheduler::apply_request_result(Req& r, const SpecVerifyResult& res, in
   r.spec_num_correct_drafts += res.correct_delta[b];
   pool_->free(res.freed_slots[b]);
   if (res.allocated_to_committed[b]) r.kv_allocated_len = r.kv_committed_len;
-  const bool newly_finished = !r.finished() && res.finish_reason[b] != 0;
+  const bool newly_finished = !r.finished() && res.finish_reason[b] != kernel_id(SpecFinishReason::none);
   if (newly_finished) {
     r.finished_reason = static_cast<SpecFinishReason>(res.finish_reason[b]);
     r.finished_len = res.finished_len[b];
@@ -471,25 +471,25 @@ std::vector<std::string> SpecScheduler::check_invariants(int64_t step, const std
 SpecDecodeOutputs SpecScheduler::outputs() const {
   SpecDecodeOutputs o;
   const auto r = static_cast<int64_t>(reqs_.size());
-  std::vector<int64_t> ids, offs{0}, reason, flen, kc, ka, vc, cd;
+  // One (R) i64 column per scalar request field.
+  auto column = [&](auto member) {
+    std::vector<int64_t> c;
+    for (const Req& q : reqs_) c.push_back(static_cast<int64_t>(q.*member));
+    return Tensor::from<int64_t>({r}, c);
+  };
+  std::vector<int64_t> ids, offs{0};
   for (const Req& q : reqs_) {
     ids.insert(ids.end(), q.output_ids.begin(), q.output_ids.end());
     offs.push_back(size_of(ids));
-    reason.push_back(static_cast<int64_t>(q.finished_reason));
-    flen.push_back(q.finished_len);
-    kc.push_back(q.kv_committed_len);
-    ka.push_back(q.kv_allocated_len);
-    vc.push_back(q.spec_verify_ct);
-    cd.push_back(q.spec_num_correct_drafts);
   }
   o.output_ids = Tensor::from<int64_t>({size_of(ids)}, ids);
   o.output_offsets = Tensor::from<int64_t>({r + 1}, offs);
-  o.finish_reason = Tensor::from<int64_t>({r}, reason);
-  o.finished_len = Tensor::from<int64_t>({r}, flen);
-  o.kv_committed_len = Tensor::from<int64_t>({r}, kc);
-  o.kv_allocated_len = Tensor::from<int64_t>({r}, ka);
-  o.spec_verify_ct = Tensor::from<int64_t>({r}, vc);
-  o.spec_num_correct_drafts = Tensor::from<int64_t>({r}, cd);
+  o.finish_reason = column(&Req::finished_reason);
+  o.finished_len = column(&Req::finished_len);
+  o.kv_committed_len = column(&Req::kv_committed_len);
+  o.kv_allocated_len = column(&Req::kv_allocated_len);
+  o.spec_verify_ct = column(&Req::spec_verify_ct);
+  o.spec_num_correct_drafts = column(&Req::spec_num_correct_drafts);
   o.accept_trace = Tensor::from<int64_t>({size_of(accept_trace_)}, accept_trace_);
   o.pool_available = pool_->counters().available;
   return o;
