@@ -8,7 +8,9 @@
 /// range a file may give it (IntRange, checked on load by from_record in core/record.h, before
 /// validate() and before any kernel narrows it to int32); from_record does not compile for a type with
 /// an integer field that lacks one. HDF5 I/O (oracle/h5io.h), the canonical case string, equality and
-/// the JSON summary are all derived from that one list.
+/// the JSON summary are all derived from that one list. State types (scheduler requests and batches,
+/// a step's results) describe their fields the same way, with std::vector and bool fields too; their
+/// diffs derive from the list (first_state_difference below).
 #include <array>
 #include <cstdint>
 #include <string>
@@ -144,6 +146,75 @@ std::string first_difference(const Obj& a, const Obj& b) {
     if (!same && diff.empty()) diff = name;
   });
   return diff;
+}
+
+/// Text a state field's difference is reported as, instead of "{name}: reference x, device y"
+/// (e.g. a bool whose meaning is better named by its effect).
+struct DiffLabel {
+  const char* text;
+};
+
+namespace detail {
+inline const char* diff_label_of() { return nullptr; }
+inline const char* diff_label_of(const DiffLabel& l) { return l.text; }
+inline const char* diff_label_of(const IntRange&) { return nullptr; }
+
+template <class T>
+struct IsVector : std::false_type {};
+template <class T, class A>
+struct IsVector<std::vector<T, A>> : std::true_type {};
+
+template <class T>
+std::string state_value_text(const T& x) {
+  if constexpr (NamedEnum<T>) {
+    return enum_name(x);
+  } else {
+    return fmt::format("{}", x);
+  }
+}
+
+/// "" when `a == b`, else the first difference of field `name` (see first_state_difference).
+template <class F>
+std::string state_field_difference(const char* name, const F& a, const F& b, const char* label) {
+  if constexpr (IsVector<F>::value) {
+    if (a.size() != b.size()) return fmt::format("{}: size {} vs {}", name, a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i])
+        return fmt::format("{}[{}]: reference {}, device {}", name, i, state_value_text(a[i]), state_value_text(b[i]));
+    return "";
+  } else {
+    if (a == b) return "";
+    if (label) return label;
+    return fmt::format("{}: reference {}, device {}", name, state_value_text(a), state_value_text(b));
+  }
+}
+/// Visits the fields of the reference state; `other` holds the device state's fields in the same order.
+struct StateDiffVisitor {
+  const std::vector<const void*>& other;
+  size_t i = 0;
+  std::string diff;
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&... extra) {
+    const F& g = *static_cast<const F*>(other[i++]);
+    if (diff.empty()) diff = state_field_difference(name, f, g, diff_label_of(extra...));
+  }
+};
+}  // namespace detail
+
+/// First difference between two states described by fields() — scheduler state, step results: fields of
+/// integer, bool or named-enum type and std::vector of those. State types are never loaded from a file,
+/// so their integer fields declare no IntRange (from_record is not for them). Returns "" when every
+/// field is equal, else, for the first differing field in declaration order:
+///   "{name}: reference {x}, device {y}"        scalar (enum by name), or the field's DiffLabel text
+///   "{name}[{i}]: reference {x}, device {y}"   first differing element of a vector
+///   "{name}: size {n} vs {m}"                  vectors of different length
+template <class Obj>
+std::string first_state_difference(const Obj& ref, const Obj& dev) {
+  std::vector<const void*> other;
+  for_each_field(dev, [&](const char*, auto& f) { other.push_back(&f); });
+  detail::StateDiffVisitor v{other, 0, {}};
+  const_cast<Obj&>(ref).fields(v);
+  return v.diff;
 }
 
 }  // namespace lockstep

@@ -17,12 +17,13 @@
 #include <string>
 
 #include "core/fields.h"
+#include "core/kernel_enums.h"
 #include "core/oob.h"
 #include "core/tensor.h"
 
 namespace lockstep {
 
-enum class MaskMode : int { causal = 0, dense = 1, segment = 2 };
+// MaskMode: core/kernel_enums.h (the kernel reads it).
 template <>
 struct EnumNames<MaskMode> {
   static constexpr std::array<const char*, 3> names{"causal", "dense", "segment"};

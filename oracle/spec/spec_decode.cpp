@@ -21,65 +21,25 @@ constexpr size_t kMaxFailureLines = 24;
 
 using reference::spec::SpecScheduler;
 
+/// First difference between two lists of described states (requests, batches): the count, then
+/// "{each} {i} " + first_state_difference of the first differing element ("" when equal).
 template <class T>
-std::string first_vector_diff(const char* name, const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return fmt::format("{}: size {} vs {}", name, a.size(), b.size());
+std::string first_element_diff(const char* what, const char* each, const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return fmt::format("{}: reference {}, device {}", what, a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return fmt::format("{}[{}]: reference {}, device {}", name, i, a[i], b[i]);
+    if (std::string d = first_state_difference(a[i], b[i]); !d.empty()) return fmt::format("{} {} {}", each, i, d);
   return "";
 }
 
-/// First difference between the step's verify results ("" when equal).
-std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) {
-  for (std::string s : {first_vector_diff("accept_index", r.accept_index, d.accept_index),
-                        first_vector_diff("accept_length", r.accept_length, d.accept_length),
-                        first_vector_diff("drafts_accepted", r.drafts_accepted, d.drafts_accepted),
-                        first_vector_diff("predict", r.predict, d.predict),
-                        first_vector_diff("num_tokens", r.num_tokens, d.num_tokens),
-                        first_vector_diff("tokens", r.tokens, d.tokens),
-                        first_vector_diff("committed_delta", r.committed_delta, d.committed_delta),
-                        first_vector_diff("verify_delta", r.verify_delta, d.verify_delta),
-                        first_vector_diff("correct_delta", r.correct_delta, d.correct_delta),
-                        first_vector_diff("freed_slots", r.freed_slots, d.freed_slots),
-                        first_vector_diff("finish_reason", r.finish_reason, d.finish_reason),
-                        first_vector_diff("finished_len", r.finished_len, d.finished_len)})
-    if (!s.empty()) return s;
-  if (r.leaves_verify_input != d.leaves_verify_input) return "spec_info after verify";
-  return "";
-}
+/// First difference between the step's verify results ("" when equal): SpecVerifyResult::fields.
+std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) { return first_state_difference(r, d); }
 
-/// First difference between the two scheduler states ("" when equal).
+/// First difference between the two scheduler states ("" when equal): requests (Req::fields), then
+/// batches (Batch::fields), then the pool.
 std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
-  if (ref.reqs().size() != dev.reqs().size())
-    return fmt::format("requests: reference {}, device {}", ref.reqs().size(), dev.reqs().size());
-  for (size_t i = 0; i < ref.reqs().size(); ++i) {
-    const reference::spec::Req& a = ref.reqs()[i];
-    const reference::spec::Req& b = dev.reqs()[i];
-    auto f = [&](const char* field, auto x, auto y) {
-      return x == y ? std::string() : fmt::format("req {} {}: reference {}, device {}", i, field, x, y);
-    };
-    for (std::string s : {first_vector_diff("output_ids", a.output_ids, b.output_ids),
-                          f("kv_committed_len", a.kv_committed_len, b.kv_committed_len),
-                          f("kv_allocated_len", a.kv_allocated_len, b.kv_allocated_len),
-                          f("spec_verify_ct", a.spec_verify_ct, b.spec_verify_ct),
-                          f("spec_num_correct_drafts", a.spec_num_correct_drafts, b.spec_num_correct_drafts),
-                          f("finished_reason", enum_name(a.finished_reason), enum_name(b.finished_reason)),
-                          f("finished_len", a.finished_len, b.finished_len), f("is_retracted", a.is_retracted, b.is_retracted),
-                          f("req_pool_idx", a.req_pool_idx, b.req_pool_idx)})
-      if (!s.empty()) return s.rfind("req ", 0) == 0 ? s : fmt::format("req {} {}", i, s);
-  }
-  if (ref.batches().size() != dev.batches().size())
-    return fmt::format("batches: reference {}, device {}", ref.batches().size(), dev.batches().size());
-  for (size_t i = 0; i < ref.batches().size(); ++i) {
-    const auto& a = ref.batches()[i];
-    const auto& b = dev.batches()[i];
-    for (std::string s : {first_vector_diff("reqs", a.reqs, b.reqs), first_vector_diff("seq_lens", a.seq_lens, b.seq_lens),
-                          first_vector_diff("req_pool_indices", a.req_pool_indices, b.req_pool_indices)})
-      if (!s.empty()) return fmt::format("batch {} {}", i, s);
-    if (a.spec_info != b.spec_info)
-      return fmt::format("batch {} spec_info: reference {}, device {}", i, reference::spec::spec_info_name(a.spec_info),
-                         reference::spec::spec_info_name(b.spec_info));
-  }
+  for (std::string s : {first_element_diff("requests", "req", ref.reqs(), dev.reqs()),
+                        first_element_diff("batches", "batch", ref.batches(), dev.batches())})
+    if (!s.empty()) return s;
   if (ref.pool_counters().available != dev.pool_counters().available)
     return fmt::format("pool available: reference {}, device {}", ref.pool_counters().available,
                        dev.pool_counters().available);
