@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "device/core/faults.h"
 #include "device/kvcache/page_table.h"
-#include "fuzz/kvcache/page_table_dump.h"
+#include "fuzz/kvcache/page_table.h"
 #include "oracle/kvcache/report_util.h"
 #include "oracle/op.h"
 #include "reference/kvcache/page_table.h"
