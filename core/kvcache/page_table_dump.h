@@ -16,6 +16,9 @@
 
 namespace lockstep {
 
+/// The file kind of a page-table dump (registered by the page_table op: oracle/kvcache/page_table.cpp).
+inline constexpr char kPageTableDumpFileKind[] = "page_table_dump";
+
 struct PageTableDumpCase {
   int64_t page_size = 1;
   int64_t window = 0;      ///< sliding window in keys of the SWA layers (0 = the SWA table is read whole)

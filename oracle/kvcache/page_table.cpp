@@ -11,7 +11,8 @@
 #include "core/error.h"
 #include "device/core/faults.h"
 #include "device/kvcache/page_table.h"
-#include "fuzz/kvcache/page_table_dump.h"
+#include "fuzz/kvcache/page_table.h"
+#include "oracle/h5io.h"
 #include "oracle/kvcache/report_util.h"
 #include "oracle/op.h"
 #include "reference/kvcache/page_table.h"
@@ -149,6 +150,10 @@ class PageTableOp final : public TypedOp<PageTableDumpCase> {
     return res;
   }
 };
+
+/// The serving-side trap's file (fixtures/SCHEMA.md "Page-table dumps", fixtures/lockstep_h5.py
+/// write_page_table_dump): kind page_table_dump, a /case of this op; `run` and `replay` load it like a case.
+const h5::RegisterFileKind kPageTableDumpKind({kPageTableDumpFileKind, kName});
 
 }  // namespace
 
