@@ -114,11 +114,33 @@ void for_each_field(const Obj& obj, Fn&& fn) {
 template <class... Extra>
 constexpr Rule rule_of(const Extra&... extra) {
   Rule r;
-  auto take = [&r](const auto& e) {
+  [[maybe_unused]] auto take = [&r](const auto& e) {
     if constexpr (std::is_same_v<std::decay_t<decltype(e)>, Rule>) r = e;
   };
   (take(extra), ...);
   return r;
+}
+
+namespace detail {
+struct RangeCheck {
+  const std::string& path;
+  template <class F, class... Extra>
+  void operator()(const char*, F&, const Extra&...) {}
+  template <class F, class... Extra>
+    requires std::is_integral_v<F>
+  void operator()(const char* name, F& f, IntRange r, const Extra&...) {
+    if (f < r.lo || f > r.hi)
+      throw Error(path + "." + name, fmt::format("{}", f), fmt::format("out of range [{}, {}]", r.lo, r.hi));
+  }
+};
+}  // namespace detail
+
+/// Throws Error naming `path.name` for the first integer field of `obj` outside its IntRange: a validate()
+/// derives its range checks from the field description instead of writing them again.
+template <class Obj>
+void require_ranges(const Obj& obj, const std::string& path) {
+  detail::RangeCheck check{path};
+  const_cast<Obj&>(obj).fields(check);
 }
 
 /// Names of the fields of `obj`, in declaration order.

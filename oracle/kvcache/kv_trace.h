@@ -3,7 +3,7 @@
 /// (reference/kvcache/kv_trace.h, `replay_trace`) replays the commands with the engine's pool options,
 /// and the injected step builds, translates and read-walks the page tables of every step with the
 /// device kernel (device/kvcache/page_table.h), then runs the device attention kernel through them.
-/// The device layer itself never includes the reference. Faults (device/core/faults.cpp): the table
+/// The device layer itself never includes the reference. Faults (device/kvcache/page_table_kernel.h kKvTraceFaults): the table
 /// faults go to the kernel; `decode_partial_alloc_leak` selects upstream's decode order in the pool.
 #include <string>
 #include <vector>

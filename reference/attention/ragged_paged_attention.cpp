@@ -133,7 +133,7 @@ RpaOutputs ragged_paged_attention(const RpaCase& c) {
           if (m > -INFINITY) {
             for (int64_t p = 0; p < kv_len; ++p) w(p) = std::exp(S(j, p) - m);  // exp(-inf) = 0
             w /= w.sum();
-            double A = 0, vmax = 0;  // softmax-argument error of the row, in output units (RpaResult)
+            double A = 0, vmax = 0;  // softmax-argument error of the row, in output units (RpaOutputs)
             for (int64_t p = 0; p < kv_len; ++p) {
               if (!allowed[j * kv_len + p]) continue;
               A += w(p) * std::expm1(softmax_argument_error(score_error[p], S(j, p), m) + 2 * kF32UnitRoundoff);
