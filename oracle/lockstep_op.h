@@ -118,8 +118,20 @@ class LockstepOp final : public TypedOp<Case> {
     throw Error("--backend", which, "must be reference or device");
   }
 
+  /// The fault id of `o.fault` in the row's own list ("" or "none" = 0); the wording of device::fault_id.
   device::Options device_options(const RunOptions& o) const {
-    return device::Options{o.backend, device::fault_id(row_.name, o.fault)};
+    device::Options d{o.backend, 0};
+    if (o.fault.empty() || o.fault == "none") return d;
+    std::string known;
+    for (const device::Fault& f : row_.faults) {
+      if (o.fault == f.name) {
+        d.fault = f.id;
+        return d;
+      }
+      known += (known.empty() ? "" : ", ") + std::string(f.name);
+    }
+    throw Error("--fault", o.fault,
+                fmt::format("no such fault for op {} (known: {})", row_.name, known.empty() ? "none" : known));
   }
 
   static std::string oob_message(const char* pattern, const std::vector<OobRead>& rows) {
