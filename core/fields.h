@@ -4,7 +4,9 @@
 ///   template <class V> void fields(V& v) { v("num_seqs", num_seqs, IntRange{0, 4096}); v("q", q); ... }
 ///
 /// (one non-const member template; const access goes through const_cast in the helpers below). Field
-/// types are int64_t, double, an enum with EnumNames<E>, or Tensor. Every int64_t field declares the
+/// types are int64_t, double, std::string, an enum with EnumNames<E>, or Tensor. An output field may add
+/// its comparison Rule as the last argument (exact when absent): the oracle compares reference and device
+/// outputs by these rules and nothing else. Every int64_t field declares the
 /// range a file may give it (IntRange, checked on load by from_record in core/record.h, before
 /// validate() and before any kernel narrows it to int32); from_record does not compile for a type with
 /// an integer field that lacks one. HDF5 I/O (oracle/h5io.h), the canonical case string, equality and
@@ -30,6 +32,30 @@ struct IntRange {
   int64_t lo;
   int64_t hi;
 };
+/// How the oracle compares one output field of reference and device (last argument of an Outputs field
+/// description; `exact` when absent). Declared once, next to the field.
+struct Rule {
+  enum Kind {
+    exact,      ///< bit for bit (integers, ids, page indices, written caches); `failure`: an extra line on mismatch
+    tolerance,  ///< float tensor: NaN/Inf agreement, then |dev - ref| <= atol + rtol |ref| with the op's tolerance
+                ///< function; a bf16/f16 output must also equal the f32-output device run rounded to nearest-even
+    oob_reads,  ///< i32 (n, 5) out-of-range reads [seq, token, slot, page, bound] (core/oob_reads.h): every device
+                ///< row fails (`failure`); reference rows with none on the device fail (`missed`); `listed`: the
+                ///< rows are the report's device_oob / reference_oob
+    oob_dropped,    ///< int64: records lost to the device log's capacity (the report's oob_dropped)
+    must_be_empty,  ///< string: invariant failures a side found, one per line; every line fails
+    info,           ///< not compared: a magnitude a tolerance is derived from, a statistic
+  };
+  Kind kind = exact;
+  /// Failure line. oob_reads: fmt pattern with {n} (rows), {s} ("" or "s"), {entries} ("entry"/"entries")
+  /// and the first row's {seq} {token} {slot} {page} {bound}; must_be_empty: the prefix of each line
+  /// on the device side.
+  const char* failure = nullptr;
+  const char* missed = nullptr;  ///< oob_reads: pattern (with {n}) when the device has none but the reference
+                                 ///< has some; must_be_empty: the prefix of each reference line
+  bool listed = true;            ///< oob_reads: list the rows in the report
+};
+
 /// The int32 maximum, the usual upper bound of a field a kernel narrows to int32.
 inline constexpr int64_t kFieldInt32Max = 2147483647;
 
@@ -63,12 +89,12 @@ E parse_enum(std::string_view s, const std::string& field) {
 }
 
 namespace detail {
-/// Adapts a two-argument visitor `fn(name, field&)` to field lists that also pass an IntRange.
+/// Adapts a two-argument visitor `fn(name, field&)` to field lists that also pass an IntRange or a Rule.
 template <class Fn>
 struct NameAndField {
   Fn& fn;
-  template <class F, class... Range>
-  void operator()(const char* name, F& f, const Range&...) {
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&...) {
     fn(name, f);
   }
 };
@@ -84,6 +110,39 @@ template <class Obj, class Fn>
 void for_each_field(const Obj& obj, Fn&& fn) {
   detail::NameAndField<std::remove_reference_t<Fn>> v{fn};
   const_cast<Obj&>(obj).fields(v);
+}
+
+/// The Rule among a field description's extra arguments (exact when there is none).
+template <class... Extra>
+constexpr Rule rule_of(const Extra&... extra) {
+  Rule r;
+  [[maybe_unused]] auto take = [&r](const auto& e) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(e)>, Rule>) r = e;
+  };
+  (take(extra), ...);
+  return r;
+}
+
+namespace detail {
+struct RangeCheck {
+  const std::string& path;
+  template <class F, class... Extra>
+  void operator()(const char*, F&, const Extra&...) {}
+  template <class F, class... Extra>
+    requires std::is_integral_v<F>
+  void operator()(const char* name, F& f, IntRange r, const Extra&...) {
+    if (f < r.lo || f > r.hi)
+      throw Error(path + "." + name, fmt::format("{}", f), fmt::format("out of range [{}, {}]", r.lo, r.hi));
+  }
+};
+}  // namespace detail
+
+/// Throws Error naming `path.name` for the first integer field of `obj` outside its IntRange: a validate()
+/// derives its range checks from the field description instead of writing them again.
+template <class Obj>
+void require_ranges(const Obj& obj, const std::string& path) {
+  detail::RangeCheck check{path};
+  const_cast<Obj&>(obj).fields(check);
 }
 
 /// Names of the fields of `obj`, in declaration order.
@@ -117,6 +176,8 @@ std::string canonical_string(std::string_view op, const Obj& obj) {
       }
     } else if constexpr (std::is_enum_v<F>) {
       add(name, enum_name(f));
+    } else if constexpr (std::is_same_v<F, std::string>) {
+      if (!f.empty()) add(name, f);
     } else if constexpr (std::is_same_v<F, double>) {
       add(name, fmt::format("{:g}", f));
     } else {

@@ -14,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "device/attention/mask.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -24,6 +25,18 @@ enum RpaFault : int {
   kRpaFaultSegmentMaskOrForAnd = 2,   ///< segment allow = (rs <= p) OR (p <= q_pos)
   kRpaFaultReadPastKvLen = 3,         ///< page-table entries walked up to the sequence's capacity
   kRpaFaultOutputRoundTowardZero = 4, ///< bf16/f16 output cast rounds toward zero instead of to nearest-even
+};
+
+inline constexpr Fault kRpaFaults[] = {
+    {"segment_block_off_by_one", kRpaFaultSegmentBlockOffByOne,
+     "seed 000: row segment starts read from the neighbouring query block of the pre-scattered layout"},
+    {"segment_mask_or_for_and", kRpaFaultSegmentMaskOrForAnd,
+     "seed 000/001: segment allow-mask combined with OR instead of AND (rs <= p || p <= q_pos)"},
+    {"read_past_kv_len", kRpaFaultReadPastKvLen,
+     "seed 004: the kernel walks page-table entries past kv_len (stale trailing entries)"},
+    {"output_round_toward_zero", kRpaFaultOutputRoundTowardZero,
+     "bf16/f16 output cast rounds toward zero instead of to nearest-even (within one ulp: only the exact "
+     "rounding check sees it)"},
 };
 
 /// Fault kRpaFaultOutputRoundTowardZero: the storage cast rounding toward zero (at most one ulp off the

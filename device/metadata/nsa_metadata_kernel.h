@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/kernel_enums.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -25,6 +26,15 @@ enum NsaFault : int {
   kNsaFaultArangeOffByOne = 1,    ///< expanded lengths start at kv - qo instead of kv - qo + 1
   kNsaFaultMissingTopkClamp = 2,  ///< nsa_cache_seqlens not clamped to topk
   kNsaFaultSearchBoundary = 3,    ///< a token at a request boundary is attributed to the previous request
+};
+
+inline constexpr Fault kNsaFaults[] = {
+    {"nsa_arange_off_by_one", kNsaFaultArangeOffByOne,
+     "seed 003: seqlens_expanded = arange(kv - qo, kv) instead of arange(kv - qo + 1, kv + 1)"},
+    {"nsa_missing_topk_clamp", kNsaFaultMissingTopkClamp,
+     "seed 003: nsa_cache_seqlens not clamped to topk (and its prefix sum with it)"},
+    {"nsa_request_search_boundary", kNsaFaultSearchBoundary,
+     "seed 003: the binary search attributes a token at a request boundary to the previous request"},
 };
 
 struct NsaParams {

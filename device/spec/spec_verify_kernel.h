@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/kernel_enums.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -25,6 +26,19 @@ constexpr int kSpecFaultZeroAcceptLeavesVerify = 2;
 constexpr int kSpecFaultFlatAcceptTokens = 3;
 constexpr int kSpecFaultEosBeforeLength = 4;
 constexpr int kSpecFaultBonusNotCounted = 5;
+
+inline constexpr Fault kSpecDecodeFaults[] = {
+    {"v1_verify_under_v2_scheduler", kSpecFaultV1VerifyUnderV2,
+     "seed 004: v2 scheduler over v1's verify: both layers do the bookkeeping (output_ids, kv_committed_len, "
+     "spec_verify_ct twice; KV leaks)"},
+    {"zero_accept_leaves_verify_input", kSpecFaultZeroAcceptLeavesVerify,
+     "seed 004: all drafts rejected and no request surviving leaves the verify input in spec_info"},
+    {"flat_accept_tokens_as_per_request", kSpecFaultFlatAcceptTokens,
+     "seed 004: v1's flat [total_accepted] accept tokens read with v2's [bs * N] stride"},
+    {"eos_before_length", kSpecFaultEosBeforeLength,
+     "spec 5.4: update_finish_state checks stop tokens before max_new_tokens (order reversed)"},
+    {"bonus_not_counted", kSpecFaultBonusNotCounted, "spec 5.1: v2 accept_lens without the +1 bonus token"},
+};
 
 // Path, finish reasons and flags: SpecPath, SpecFinishReason, kSpecSkip / kSpecAbort (core/kernel_enums.h).
 // The launcher's names for the two paths the kernel runs.

@@ -18,7 +18,7 @@ rc::Gen<PoolSizingCase> gen_pool_sizing_case() {
     c.ratio = *rc::gen::weightedOneOf<double>({{3, rc::gen::just(0.0)}, {2, rc::gen::element(0.1, 0.15, 0.5, 0.8, 1.0)}});
     // Sliding window (drawn last): up to the SWA pool's boundary, never past it (spec 3.3 makes a pool
     // that cannot hold one request an invalid case, rejected by validate()).
-    const int64_t swa = pool_sizes_unvalidated(c).swa_tokens;
+    const int64_t swa = pool_sizes(c, default_swa_full_tokens_ratio(c.num_experts)).tokens.get_int(1);
     const int64_t room = swa - c.page_size - 1;  // largest valid window
     switch (*rc::gen::element(0, 0, 1, 2)) {
       case 1: c.sliding_window = std::min<int64_t>(*rc::gen::element<int64_t>(512, 1024, 4096), room); break;

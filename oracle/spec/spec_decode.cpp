@@ -46,133 +46,133 @@ std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
   return "";
 }
 
-class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
- public:
-  std::string name() const override { return kName; }
-  std::string summary() const override {
-    return "speculative-decoding scheduler (topk=1 chains, greedy verify, v1/v2 bookkeeping, merge/filter/abort/"
-           "retract) under stateful command-sequence fuzzing";
-  }
-  rc::Gen<SpecDecodeCase> typed_generator() const override { return fuzz::gen_spec_case(); }
+}  // namespace
 
-  std::vector<Region<SpecDecodeCase>> typed_regions() const override {
-    using C = const SpecDecodeCase&;
-    auto has = [](SpecCommandKind kind) {
-      return [kind](C c) {
-        for (int64_t i = 0; i < c.num_commands(); ++i)
-          if (c.command(i).kind == kind) return true;
-        return false;
-      };
+std::vector<Region<SpecDecodeCase>> spec_decode_regions() {
+  using C = const SpecDecodeCase&;
+  auto has = [](SpecCommandKind kind) {
+    return [kind](C c) {
+      for (int64_t i = 0; i < c.num_commands(); ++i)
+        if (c.command(i).kind == kind) return true;
+      return false;
     };
-    auto has_pattern = [](SpecAcceptPattern p) {
-      return [p](C c) {
-        for (int64_t i = 0; i < c.num_commands(); ++i) {
-          const SpecCommand cmd = c.command(i);
-          if (cmd.kind == SpecCommandKind::decode && cmd.b == static_cast<int64_t>(p)) return true;
-        }
-        return false;
-      };
+  };
+  auto has_pattern = [](SpecAcceptPattern p) {
+    return [p](C c) {
+      for (int64_t i = 0; i < c.num_commands(); ++i) {
+        const SpecCommand cmd = c.command(i);
+        if (cmd.kind == SpecCommandKind::decode && cmd.b == static_cast<int64_t>(p)) return true;
+      }
+      return false;
     };
-    auto stat_positive = [](const char* name) {
-      return [name](C, const Report& r) { return report_stat(r, name) > 0; };
-    };
-    return Regions<SpecDecodeCase>()
-        .values("path", {"plain", "v1", "v2"}, [](C c) { return std::string(enum_name(c.path)); })
-        .values("draft_tokens", {"1", "2-5", "6-8"},
-                [](C c) { return c.num_draft_tokens == 1 ? "1" : c.num_draft_tokens <= 5 ? "2-5" : "6-8"; })
-        .values("eos", {"none", "set"}, [](C c) { return c.eos_token_id < 0 ? "none" : "set"; })
-        .values("pool", {"small", "4096"}, [](C c) { return c.pool_size < 4096 ? "small" : "4096"; })
-        .when("command=merge", has(SpecCommandKind::merge))
-        .when("command=filter", has(SpecCommandKind::filter))
-        .when("command=abort", has(SpecCommandKind::abort))
-        .when("command=retract", has(SpecCommandKind::retract))
-        .when("accept_pattern=mixed", has_pattern(SpecAcceptPattern::mixed))
-        .when("accept_pattern=zero_all", has_pattern(SpecAcceptPattern::zero_all))
-        .when("accept_pattern=full_all", has_pattern(SpecAcceptPattern::full_all))
-        .when("accept_pattern=zero_one", has_pattern(SpecAcceptPattern::zero_one))
-        .when("edge=no_commands", [](C c) { return c.num_commands() == 0; })
-        .when_run("run=verify", stat_positive("verify_count"))
-        .when_run("run=zero_accept_verify", stat_positive("zero_accept_verifies"))
-        .when_run("run=zero_accept_step", stat_positive("zero_accept_steps"))
-        .when_run("run=length_over_stop", stat_positive("length_over_stop"))
-        .when_run("run=oom_skip", stat_positive("oom_skips"))
-        .build();
-  }
+  };
+  auto stat_positive = [](const char* name) {
+    return [name](C, const Report& r) { return report_stat(r, name) > 0; };
+  };
+  return Regions<SpecDecodeCase>()
+      .values("path", {"plain", "v1", "v2"}, [](C c) { return std::string(enum_name(c.path)); })
+      .values("draft_tokens", {"1", "2-5", "6-8"},
+              [](C c) { return c.num_draft_tokens == 1 ? "1" : c.num_draft_tokens <= 5 ? "2-5" : "6-8"; })
+      .values("eos", {"none", "set"}, [](C c) { return c.eos_token_id < 0 ? "none" : "set"; })
+      .values("pool", {"small", "4096"}, [](C c) { return c.pool_size < 4096 ? "small" : "4096"; })
+      .when("command=merge", has(SpecCommandKind::merge))
+      .when("command=filter", has(SpecCommandKind::filter))
+      .when("command=abort", has(SpecCommandKind::abort))
+      .when("command=retract", has(SpecCommandKind::retract))
+      .when("accept_pattern=mixed", has_pattern(SpecAcceptPattern::mixed))
+      .when("accept_pattern=zero_all", has_pattern(SpecAcceptPattern::zero_all))
+      .when("accept_pattern=full_all", has_pattern(SpecAcceptPattern::full_all))
+      .when("accept_pattern=zero_one", has_pattern(SpecAcceptPattern::zero_one))
+      .when("edge=no_commands", [](C c) { return c.num_commands() == 0; })
+      .when_run("run=verify", stat_positive("verify_count"))
+      .when_run("run=zero_accept_verify", stat_positive("zero_accept_verifies"))
+      .when_run("run=zero_accept_step", stat_positive("zero_accept_steps"))
+      .when_run("run=length_over_stop", stat_positive("length_over_stop"))
+      .when_run("run=oom_skip", stat_positive("oom_skips"))
+      .build();
+}
 
-  Record run_one_typed(const SpecDecodeCase& c, const std::string& which, const RunOptions& options) const override {
+
+namespace {
+SpecDecodeOutputs run_scheduler(const SpecDecodeCase& c, reference::spec::SpecVerifyFn verify) {
+  validate(c);
+  SpecScheduler s(c, std::move(verify));
+  for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
+  return s.outputs();
+}
+}  // namespace
+
+SpecDecodeOutputs spec_decode_reference(const SpecDecodeCase& c) {
+  return run_scheduler(c, [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); });
+}
+
+SpecDecodeOutputs spec_decode_device(const SpecDecodeCase& c, const device::Options& options) {
+  return run_scheduler(c, [options](const SpecVerifyInputs& in) { return device::spec_verify(in, options); });
+}
+
+LockstepResult spec_decode_lockstep(const SpecDecodeCase& c, const RunOptions& options) {
+  LockstepResult res;
+  Report& rep = res.report;
+  rep.op = kName;
+  rep.case_string = canonical_string(kName, c);
+  rep.backend = enum_name(options.backend);
+  rep.fault = options.fault;
+  try {
     validate(c);
-    SpecScheduler s(c, spec_verifier(which, options));
-    for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
-    return to_record(s.outputs());
-  }
-
-  LockstepResult run_typed(const SpecDecodeCase& c, const RunOptions& options) const override {
-    LockstepResult res;
-    Report& rep = res.report;
-    rep.op = kName;
-    rep.case_string = canonical_string(kName, c);
-    rep.backend = enum_name(options.backend);
-    rep.fault = options.fault;
-    try {
-      validate(c);
-    } catch (const Error& e) {
-      rep.error = std::string("invalid case: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
-    const SpecDecodeCase before = c;
-    SpecLockstep ls(c, options);
-    size_t dropped = 0;
-    try {
-      for (int64_t i = 0; i < c.num_commands(); ++i) {
-        for (const std::string& line : ls.step(c.command(i), i)) {
-          if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
-          else ++dropped;
-        }
-      }
-    } catch (const Error& e) {
-      rep.error = std::string("device: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
-    if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
-    const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
-    res.reference_outputs = to_record(ro);
-    res.device_outputs = to_record(dvo);
-    check_inputs_unmodified(rep, before, c);
-    for_each_field(ro, [&](const char* name, auto& f) {
-      using F = std::decay_t<decltype(f)>;
-      if constexpr (std::is_same_v<F, Tensor>) {
-        const auto* other = res.device_outputs.find(name);
-        compare_output(rep, name, f, std::get<Tensor>(*other), Tolerance{});
-      }
-    });
-    if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
-      std::string cmds;
-      for (int64_t i = 0; i < c.num_commands(); ++i) {
-        cmds += i ? " | " : "";
-        cmds += c.command(i).describe();
-      }
-      rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
-    }
-    const reference::spec::SpecStats& st = ls.reference().stats();
-    rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
-    rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
-    rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
-    rep.stats.emplace_back("accepted_drafts", static_cast<double>(st.accepted_drafts));
-    if (st.verifies > 0)
-      rep.stats.emplace_back("mean_accept_length",
-                             static_cast<double>(st.accepted_drafts + st.verifies) / static_cast<double>(st.verifies));
-    rep.stats.emplace_back("zero_accept_verifies", static_cast<double>(st.zero_accept_verifies));
-    rep.stats.emplace_back("zero_accept_steps", static_cast<double>(st.zero_accept_steps));
-    rep.stats.emplace_back("length_over_stop", static_cast<double>(st.length_over_stop));
-    rep.stats.emplace_back("oom_skips", static_cast<double>(st.oom_skips));
+  } catch (const Error& e) {
+    rep.error = std::string("invalid case: ") + e.what();
+    rep.fail(rep.error);
     return res;
   }
-
-};
-
-}  // namespace
+  const SpecDecodeCase before = c;
+  SpecLockstep ls(c, options);
+  size_t dropped = 0;
+  try {
+    for (int64_t i = 0; i < c.num_commands(); ++i) {
+      for (const std::string& line : ls.step(c.command(i), i)) {
+        if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
+        else ++dropped;
+      }
+    }
+  } catch (const Error& e) {
+    rep.error = std::string("device: ") + e.what();
+    rep.fail(rep.error);
+    return res;
+  }
+  if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
+  const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
+  res.reference_outputs = to_record(ro);
+  res.device_outputs = to_record(dvo);
+  check_inputs_unmodified(rep, before, c);
+  for_each_field(ro, [&](const char* name, auto& f) {
+    using F = std::decay_t<decltype(f)>;
+    if constexpr (std::is_same_v<F, Tensor>) {
+      const auto* other = res.device_outputs.find(name);
+      compare_output(rep, name, f, std::get<Tensor>(*other), Tolerance{});
+    }
+  });
+  if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
+    std::string cmds;
+    for (int64_t i = 0; i < c.num_commands(); ++i) {
+      cmds += i ? " | " : "";
+      cmds += c.command(i).describe();
+    }
+    rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
+  }
+  const reference::spec::SpecStats& st = ls.reference().stats();
+  rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
+  rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
+  rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
+  rep.stats.emplace_back("accepted_drafts", static_cast<double>(st.accepted_drafts));
+  if (st.verifies > 0)
+    rep.stats.emplace_back("mean_accept_length",
+                           static_cast<double>(st.accepted_drafts + st.verifies) / static_cast<double>(st.verifies));
+  rep.stats.emplace_back("zero_accept_verifies", static_cast<double>(st.zero_accept_verifies));
+  rep.stats.emplace_back("zero_accept_steps", static_cast<double>(st.zero_accept_steps));
+  rep.stats.emplace_back("length_over_stop", static_cast<double>(st.length_over_stop));
+  rep.stats.emplace_back("oom_skips", static_cast<double>(st.oom_skips));
+  return res;
+}
 
 reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
   if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); };
@@ -206,7 +206,5 @@ std::vector<std::string> SpecLockstep::step(const SpecCommand& cmd, int64_t i) {
   }
   return out;
 }
-
-std::unique_ptr<Op> make_spec_decode_op() { return std::make_unique<SpecDecodeOp>(); }
 
 }  // namespace lockstep::oracle
