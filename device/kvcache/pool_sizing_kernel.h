@@ -17,6 +17,15 @@ struct PoolSizingParams {
   int64_t available_bytes, num_full_layers, num_swa_layers, full_bytes, swa_bytes, page_size, num_experts;
   double ratio;  // 0 = model default
   int32_t fault;
+  int64_t* out;  // (2) {full_tokens, swa_tokens}
+
+  /// The engine sizes its pools on the host at startup: the cuda backend runs this item on the host too
+  /// (device/core/launch.h), the cpu and staged backends exactly as for every other kernel.
+  static constexpr bool kHostOnly = true;
+  template <class V>
+  void buffers(V& v) {
+    v.out(out, 2);
+  }
 };
 
 /// Writes {full_tokens, swa_tokens} to out.
@@ -37,6 +46,11 @@ LS_HD inline void pool_sizing_item(const PoolSizingParams& p, int64_t* out) {
   const int64_t tokens = static_cast<int64_t>(python_floordiv(avail, cell));
   out[0] = tokens / p.page_size * p.page_size;
   out[1] = static_cast<int64_t>(static_cast<double>(out[0]) * r) / p.page_size * p.page_size;
+}
+
+/// The kernel body the launcher runs (device/core/launch.h): one block, one item.
+LS_HD inline void kernel_block(const PoolSizingParams& p, const BlockCtx& ctx, int64_t, unsigned char*) {
+  if (ctx.tid == 0) pool_sizing_item(p, p.out);
 }
 
 }  // namespace lockstep::device
