@@ -7,9 +7,9 @@ namespace lockstep {
 PoolSizingOutputs pool_sizes(const PoolSizingCase& c, double default_ratio) {
   const double r = c.ratio > 0 ? c.ratio : default_ratio;
   const double F = static_cast<double>(c.full_bytes_per_token), S = static_cast<double>(c.swa_bytes_per_token);
-  const double swa_cell = S * static_cast<double>(c.num_swa_layers);
-  // Same association as upstream: F*n_full + r*S*n_swa.
-  const double cell = c.num_full_layers == 0 ? swa_cell : F * static_cast<double>(c.num_full_layers) + r * swa_cell;
+  const double n_full = static_cast<double>(c.num_full_layers), n_swa = static_cast<double>(c.num_swa_layers);
+  // Upstream's expression and association: F * n_full + r * S * n_swa, i.e. (r * S) * n_swa.
+  const double cell = c.num_full_layers == 0 ? S * n_swa : F * n_full + r * S * n_swa;
   const auto max_tokens = static_cast<int64_t>(python_floordiv(static_cast<double>(c.available_bytes), cell));
   const int64_t ps = c.page_size;
   int64_t full = 0, swa = max_tokens / ps * ps;

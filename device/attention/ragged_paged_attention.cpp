@@ -5,24 +5,13 @@
 
 #include "core/error.h"
 #include "core/oob_reads.h"
-#include "device/attention/ragged_paged_attention_launch.h"
-#include "device/core/cpu_launch.h"
+#include "device/attention/ragged_paged_attention_kernel.h"
+#include "device/core/launch.h"
 
 namespace lockstep::device {
 namespace {
 
 constexpr int kOobCapacity = 4096;
-
-/// Attention blocks on the CPU launcher (`threads` workers), then the cache update in item order (after
-/// every attention block, as the CUDA stream orders the two kernels; its items may share pages).
-template <class T, class O>
-void run_cpu(const RpaParams<T, O>& attn, const RpaCacheParams<T>& cache, const RpaSizes& sizes, int threads) {
-  const int32_t G = attn.num_q_heads / attn.num_kv_heads;
-  const int64_t blocks = int64_t{attn.num_blocks} * attn.num_kv_heads;
-  cpu_launch(attn, blocks, rpa_smem_bytes(attn.block_q, G, attn.block_kv, attn.head_dim), threads,
-             [](const RpaParams<T, O>& p, const BlockCtx& ctx, int64_t b, unsigned char* smem) { rpa_block(p, ctx, b, smem); });
-  for (int64_t e = 0; e < sizes.cache_items; ++e) rpa_cache_update_item(cache, e);
-}
 
 template <class T, class O>
 RpaOutputs run(const RpaCase& c, const Options& opt) {
@@ -41,6 +30,7 @@ RpaOutputs run(const RpaCase& c, const Options& opt) {
   a.v = c.v.data<T>();
   a.kv_cache = c.kv_cache.data<T>();
   a.out = result.out.data<O>();
+  a.cache_out = result.kv_cache.data<T>();
   a.kv_lens = c.kv_lens.data<int32_t>();
   a.cu_q_lens = c.cu_q_lens.data<int32_t>();
   a.cu_kv_lens = c.cu_kv_lens.data<int32_t>();
@@ -51,6 +41,11 @@ RpaOutputs run(const RpaCase& c, const Options& opt) {
   a.block_seq = meta.block_seq.data();
   a.block_idx = meta.block_idx.data();
   a.num_blocks = static_cast<int32_t>(meta.num_blocks());
+  a.num_tokens = static_cast<int32_t>(c.num_tokens());
+  a.num_seqs = static_cast<int32_t>(c.num_seqs);
+  a.num_seqs_padded = static_cast<int32_t>(c.padded_seqs());
+  a.custom_mask_len = a.custom_mask ? c.custom_mask.numel() : 0;
+  a.page_slots = c.page_indices.numel();
   a.num_q_heads = static_cast<int32_t>(c.num_q_heads);
   a.num_kv_heads = static_cast<int32_t>(c.num_kv_heads);
   a.head_dim = static_cast<int32_t>(c.head_dim);
@@ -63,27 +58,17 @@ RpaOutputs run(const RpaCase& c, const Options& opt) {
   a.fault = opt.fault;
   a.kv = kv;
 
-  const int32_t n_new = c.num_seqs > 0 ? static_cast<int32_t>(c.cu_q_lens.get_int(c.num_seqs)) : 0;
-  RpaCacheParams<T> u{c.k.data<T>(), c.v.data<T>(), result.kv_cache.data<T>(), a.kv_lens, a.cu_q_lens,
-                      a.cu_kv_lens, static_cast<int32_t>(c.num_seqs), n_new, a.num_kv_heads, a.head_dim, kv};
-
-  RpaSizes sizes{c.q.numel(),
-                 c.k.numel(),
-                 c.kv_cache.numel(),
-                 c.padded_seqs(),
-                 a.custom_mask ? c.custom_mask.numel() : 0,
-                 static_cast<int64_t>(meta.seg_starts_blocked.size()),
-                 c.page_indices.numel(),
-                 kOobCapacity,
-                 int64_t{n_new} * a.num_kv_heads * a.head_dim};
-
-  if (opt.backend == Backend::cuda) {
-    require_backend(opt.backend);
-    const std::string err = rpa_run_cuda(a, u, sizes);
-    if (!err.empty()) throw Error("backend", "cuda", err);
-  } else {
-    run_cpu(a, u, sizes, opt.cpu_threads);
-  }
+  // Attention blocks, then the cache update items (after every block, as the CUDA stream orders the two
+  // kernels; in item order on the CPU since items may share pages).
+  const int64_t n_new = c.num_seqs > 0 ? c.cu_q_lens.get_int(c.num_seqs) : 0;
+  LaunchGrid grid;
+  grid.blocks = int64_t{a.num_blocks} * a.num_kv_heads;
+  grid.threads = 128;
+  grid.smem_bytes = rpa_smem_bytes(a.block_q, a.num_q_heads / a.num_kv_heads, a.block_kv, a.head_dim);
+  grid.smem_user = "the attention tile";
+  grid.smem_hint = " (reduce block_q or block_kv_pages)";
+  grid.items = n_new * a.num_kv_heads * a.head_dim;
+  launch(a, grid, opt);
 
   std::map<std::pair<int32_t, int32_t>, OobRead> unique;
   for (int i = 0; i < std::min(oob_count, kOobCapacity); ++i) {
@@ -136,12 +121,5 @@ RpaOutputs ragged_paged_attention(const RpaCase& c, const Options& options) {
     default: throw Error("case.dtype", dtype_name(c.dtype), "unsupported by the device kernel");
   }
 }
-
-#if !LOCKSTEP_HAVE_CUDA
-template <class T, class O>
-std::string rpa_run_cuda(const RpaParams<T, O>&, const RpaCacheParams<T>&, const RpaSizes&) {
-  return "built without CUDA";
-}
-#endif
 
 }  // namespace lockstep::device

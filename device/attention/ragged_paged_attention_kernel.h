@@ -54,6 +54,8 @@ LS_HD inline float store_toward_zero<float>(float x) {
 
 /// T: storage type of the inputs; O: of the output (T, or float for the oracle's rounding check: the
 /// arithmetic is identical up to the final store, so store_as<T>(out_f32) must equal out_T bit for bit).
+/// One Params for both kernels of a step: the attention blocks (kernel_block) and, after all of them, the
+/// cache update items (kernel_item) that write the new tokens' K/V into `cache_out`.
 template <class T, class O = T>
 struct RpaParams {
   const T* q;          // (T, Hq, D)
@@ -61,16 +63,22 @@ struct RpaParams {
   const T* v;          // (T, Hkv, D)
   const T* kv_cache;   // (P, page, 2*Hkv, D)
   O* out;              // (T, Hq, D)
+  T* cache_out;        // (P, page, 2*Hkv, D) the cache after the step (a copy of kv_cache on entry)
   const int32_t* kv_lens;     // (S)
   const int32_t* cu_q_lens;   // (S+1)
   const int32_t* cu_kv_lens;  // (S+1)
-  const int32_t* custom_mask; // (sum q*kv) or null
-  const int64_t* mask_offsets;  // (S) start of sequence i's (q_len, kv_len) mask, or null
+  const int32_t* custom_mask; // (custom_mask_len = sum q*kv) or null
+  const int64_t* mask_offsets;  // (num_seqs) start of sequence i's (q_len, kv_len) mask, or null
   const int32_t* prefix_end;    // (S) or null
   const int32_t* seg_starts_blocked;  // (num_blocks, block_q) or null
   const int32_t* block_seq;   // (num_blocks)
   const int32_t* block_idx;   // (num_blocks) query block index inside its sequence
   int32_t num_blocks;
+  int32_t num_tokens;         // T: rows of q, k, v, out (padding rows included)
+  int32_t num_seqs;           // real sequences (the cache update searches cu_q_lens[0..num_seqs])
+  int32_t num_seqs_padded;    // S
+  int64_t custom_mask_len;
+  int64_t page_slots;         // entries of kv.page_indices
   int32_t num_q_heads, num_kv_heads, head_dim;
   int32_t block_q, block_kv;
   int32_t mode;  // MaskMode
@@ -78,9 +86,33 @@ struct RpaParams {
   int32_t sliding_window;
   int32_t fault;
   PagedKv kv;
+
+  template <class V>
+  void buffers(V& b) {
+    const int64_t nq = int64_t{num_tokens} * num_q_heads * head_dim;
+    const int64_t nkv = int64_t{num_tokens} * num_kv_heads * head_dim;
+    const int64_t ncache = int64_t{kv.num_pages} * kv.page_size * 2 * num_kv_heads * head_dim;
+    b.in(q, nq);
+    b.in(k, nkv);
+    b.in(v, nkv);
+    b.in(kv_cache, ncache);
+    b.inout(out, nq);  // padding rows past cu_q_lens[num_seqs] are never written: they keep the host's zeros
+    b.inout(cache_out, ncache);  // only the new tokens' rows are written
+    b.in(kv_lens, num_seqs_padded);
+    b.in(cu_q_lens, num_seqs_padded + 1);
+    b.in(cu_kv_lens, num_seqs_padded + 1);
+    b.in(custom_mask, custom_mask_len);
+    b.in(mask_offsets, num_seqs);
+    b.in(prefix_end, num_seqs_padded);
+    b.in(seg_starts_blocked, int64_t{num_blocks} * block_q);
+    b.in(block_seq, num_blocks);
+    b.in(block_idx, num_blocks);
+    b.in(kv.page_indices, page_slots);
+    kv.oob.buffers(b);
+  }
 };
 
-/// The OOB log of the attention kernel (device/core/cpu_launch.h merges per-worker logs in block order).
+/// The OOB log of both kernels (device/core/cpu_launch.h merges per-worker logs in block order).
 template <class T, class O>
 inline OobLog* oob_log(RpaParams<T, O>& p) { return &p.kv.oob; }
 
@@ -235,21 +267,9 @@ LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64
 }
 
 /// Writes the new tokens' K/V into the cache copy `cache_out` at their positions. One work item per
-/// (token, kv head, dim) of the first `num_tokens` rows; `num_seqs` sequences.
-template <class T>
-struct RpaCacheParams {
-  const T* k;
-  const T* v;
-  T* cache_out;
-  const int32_t* kv_lens;
-  const int32_t* cu_q_lens;
-  const int32_t* cu_kv_lens;
-  int32_t num_seqs, num_tokens, num_kv_heads, head_dim;
-  PagedKv kv;
-};
-
-template <class T>
-LS_HD inline void rpa_cache_update_item(const RpaCacheParams<T>& P, int64_t e) {
+/// (token, kv head, dim) of the first cu_q_lens[num_seqs] rows.
+template <class T, class O>
+LS_HD inline void rpa_cache_update_item(const RpaParams<T, O>& P, int64_t e) {
   const int32_t D = P.head_dim, Hkv = P.num_kv_heads;
   const int32_t d = static_cast<int32_t>(e % D), g = static_cast<int32_t>((e / D) % Hkv);
   const int32_t t = static_cast<int32_t>(e / (int64_t{D} * Hkv));
@@ -272,6 +292,16 @@ LS_HD inline void rpa_cache_update_item(const RpaCacheParams<T>& P, int64_t e) {
   if (row < 0) return;
   P.cache_out[rpa_cache_offset(row, Hkv, g, 0, D, d)] = P.k[rpa_token_offset(t, Hkv, g, D, d)];
   P.cache_out[rpa_cache_offset(row, Hkv, g, 1, D, d)] = P.v[rpa_token_offset(t, Hkv, g, D, d)];
+}
+
+/// The kernel bodies the launcher runs (device/core/launch.h): attention blocks, then cache update items.
+template <class T, class O>
+LS_HD inline void kernel_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64_t block, unsigned char* smem) {
+  rpa_block(P, ctx, block, smem);
+}
+template <class T, class O>
+LS_HD inline void kernel_item(const RpaParams<T, O>& P, int64_t e) {
+  rpa_cache_update_item(P, e);
 }
 
 }  // namespace lockstep::device

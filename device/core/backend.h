@@ -5,11 +5,13 @@
 
 namespace lockstep {
 
-/// Where device kernels execute: the same kernel bodies, run by the CPU launcher or by CUDA.
-enum class Backend : int { cpu = 0, cuda = 1 };
+/// Where device kernels execute: the same kernel bodies, run by the CPU launcher or by CUDA. `staged` runs
+/// the CUDA path's upload -> launch -> download bookkeeping in guarded, poisoned host memory with the
+/// kernels on the CPU launcher (device/core/launch.h): what a GPU run would get back, checked without one.
+enum class Backend : int { cpu = 0, cuda = 1, staged = 2 };
 template <>
 struct EnumNames<Backend> {
-  static constexpr std::array<const char*, 2> names{"cpu", "cuda"};
+  static constexpr std::array<const char*, 3> names{"cpu", "cuda", "staged"};
 };
 
 namespace device {

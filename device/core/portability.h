@@ -48,6 +48,13 @@ struct OobLog {
     const int i = atomic_add(count, 1);
     if (i < capacity) records[i] = OobRead{seq, token, slot, page, bound};
   }
+  /// For a Params' buffers() (device/core/staged_launch.h): the records and the count, both uploaded (a
+  /// second kernel may append to a log) and downloaded.
+  template <class V>
+  void buffers(V& v) {
+    v.inout(records, capacity);
+    v.inout(count, 1);
+  }
 };
 
 /// The one accessor through which paged KV is addressed. `row()` returns the cache row of a key

@@ -3,28 +3,24 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "device/core/cpu_launch.h"
-#include "device/kvcache/page_table_launch.h"
+#include "device/core/launch.h"
+#include "device/kvcache/page_table_kernel.h"
 
 namespace lockstep::device {
 
 namespace {
 
-/// Runs the kernel over `rows` rows on `backend` and collects the read log (sorted by slot: thread order
-/// is unspecified on the GPU).
-void launch(KvTableParams& P, int64_t req_to_token_len, Backend backend, KvTableResult& r) {
+/// Runs the kernel over every row on `options.backend` and collects the read log (sorted by slot: thread
+/// order is unspecified on the GPU).
+void launch_tables(KvTableParams& P, const Options& options, KvTableResult& r) {
   const int64_t capacity = 4 * std::max<int64_t>(1, int64_t{P.batch} * P.cols) + 16;
   std::vector<OobRead> log(static_cast<size_t>(capacity));
   int count = 0;
   P.oob = OobLog{log.data(), static_cast<int>(capacity), &count};
-  if (backend == Backend::cuda) {
-    require_backend(backend);
-    const std::string err = kv_table_run_cuda(P, req_to_token_len, capacity);
-    if (!err.empty()) throw Error("cuda", err, "page-table kernel failed");
-  } else {
-    cpu_launch(P, P.batch, 0, 1,
-               [](const KvTableParams& p, const BlockCtx& ctx, int64_t b, unsigned char*) { kv_table_block(p, ctx, b); });
-  }
+  LaunchGrid grid;
+  grid.blocks = P.batch;
+  grid.threads = 128;
+  launch(P, grid, options);
   log.resize(static_cast<size_t>(std::min<int64_t>(count, capacity)));
   std::sort(log.begin(), log.end(), [](const OobRead& a, const OobRead& b) { return a.slot < b.slot; });
   r.reads = std::move(log);
@@ -71,8 +67,9 @@ KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w, c
   P.max_context = in.max_context;
   P.mapping_len = static_cast<int64_t>(in.mapping.size());
   P.page_size = static_cast<int32_t>(in.page_size);
+  P.req_to_token_len = static_cast<int64_t>(in.req_to_token.size());
   P.table_offset = table_offset;
-  launch(P, static_cast<int64_t>(in.req_to_token.size()), options.backend, r);
+  launch_tables(P, options, r);
   return r;
 }
 
@@ -83,7 +80,7 @@ KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32
   const std::vector<int32_t> q = ones_if_empty(q_lens, tables.batch);
   KvTableParams P = params_for(r.tables, cache_seqlens, q, w,
                               options.fault == kKvFaultStaleTrailingEntriesRead ? options.fault : 0);
-  launch(P, 0, options.backend, r);
+  launch_tables(P, options, r);
   return r;
 }
 
@@ -100,9 +97,5 @@ PageTableDumpOutputs page_table(const PageTableDumpCase& c, const Options& optio
   }
   return {Tensor::from<int32_t>({static_cast<int64_t>(flat.size() / 5), 5}, flat)};
 }
-
-#if !LOCKSTEP_HAVE_CUDA
-std::string kv_table_run_cuda(const KvTableParams&, int64_t, int64_t) { return "built without CUDA"; }
-#endif
 
 }  // namespace lockstep::device

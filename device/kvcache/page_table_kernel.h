@@ -61,7 +61,21 @@ struct KvTableParams {
   int32_t fault;
   int32_t* page_table;      // (B, cols)
   int32_t* swa_page_table;  // (B, cols) or null
+  int64_t req_to_token_len;  // entries of req_to_token (slots * max_context)
   OobLog oob;
+
+  template <class V>
+  void buffers(V& v) {
+    const int64_t cells = int64_t{batch} * cols;
+    v.in(req_to_token, req_to_token_len);
+    v.in(req_pool_indices, batch);
+    v.in(cache_seqlens, batch);
+    v.in(q_lens, batch);
+    v.in(mapping, mapping_len);
+    v.inout(page_table, cells);  // the read walk alone (no req_to_token) reads given tables
+    v.inout(swa_page_table, cells);
+    oob.buffers(v);
+  }
 };
 
 /// The read walk's OOB log (device/core/cpu_launch.h).
@@ -112,6 +126,11 @@ LS_HD inline void kv_table_block(const KvTableParams& P, const BlockCtx& ctx, in
     kv_table_page(P, P.swa_page_table, P.swa_pages, b, static_cast<int32_t>(swa_first + j),
                   P.table_offset + P.batch * P.cols);
   }
+}
+
+/// The kernel body the launcher runs (device/core/launch.h): one block per batch row.
+LS_HD inline void kernel_block(const KvTableParams& P, const BlockCtx& ctx, int64_t row, unsigned char*) {
+  kv_table_block(P, ctx, row);
 }
 
 }  // namespace lockstep::device

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "device/core/cpu_launch.h"
-#include "device/metadata/nsa_metadata_launch.h"
+#include "device/core/launch.h"
+#include "device/metadata/nsa_metadata_kernel.h"
 
 namespace lockstep::device {
 
@@ -35,19 +35,13 @@ NsaOutputs nsa_metadata(const NsaCase& c, const Options& opt) {
   p.topk = static_cast<int32_t>(c.topk);
   p.fault = opt.fault;
 
-  if (opt.backend == Backend::cuda) {
-    require_backend(opt.backend);
-    const std::string err = nsa_run_cuda(p);
-    if (!err.empty()) throw Error("backend", "cuda", err);
-  } else {
-    cpu_launch(p, nsa_num_blocks(p.max_tokens, p.block_tokens), nsa_smem_bytes(p.bs), 1,
-               [](const NsaParams& q, const BlockCtx& ctx, int64_t b, unsigned char* smem) { nsa_block(q, ctx, b, smem); });
-  }
+  LaunchGrid grid;
+  grid.blocks = nsa_num_blocks(p.max_tokens, p.block_tokens);
+  grid.threads = p.block_tokens;
+  grid.smem_bytes = nsa_smem_bytes(p.bs);
+  grid.smem_user = "the prefix sums";
+  launch(p, grid, opt);
   return o;
 }
-
-#if !LOCKSTEP_HAVE_CUDA
-std::string nsa_run_cuda(const NsaParams&) { return "built without CUDA"; }
-#endif
 
 }  // namespace lockstep::device

@@ -55,6 +55,24 @@ struct NsaParams {
   int32_t draft_tokens;  // D
   int32_t topk;
   int32_t fault;
+
+  /// Every output element is written by the kernel (slots past the token count get zeros): allocated, not uploaded.
+  template <class V>
+  void buffers(V& v) {
+    const int64_t m = max_tokens;
+    v.in(seq_lens, bs);
+    v.in(extend_lens, bs);
+    v.in(page_table, int64_t{bs} * W);
+    v.out(num_tokens, 1);
+    v.out(cache_seqlens, bs);
+    v.out(cu_seqlens_k, int64_t{bs} + 1);
+    v.out(seqlens_expanded, m);
+    v.out(nsa_cache_seqlens, m);
+    v.out(nsa_cu_seqlens_k, m + 1);
+    v.out(nsa_cu_seqlens_q, m + 1);
+    v.out(page_table_1, m * W);
+    v.out(real_page_table, m * Wr);
+  }
 };
 
 LS_HD inline int64_t nsa_smem_bytes(int32_t bs) { return int64_t{6} * (bs + 1) * 4; }
@@ -167,6 +185,11 @@ LS_HD inline void nsa_block(const NsaParams& P, const BlockCtx& ctx, int64_t blo
     for (int32_t w = 0; w < P.W; ++w) pt1[w] = row[w];
     for (int32_t w = 0; w < P.Wr; ++w) real[w] = row[int64_t{w} * P.page_size] / P.page_size;
   }
+}
+
+/// The kernel body the launcher runs (device/core/launch.h).
+LS_HD inline void kernel_block(const NsaParams& P, const BlockCtx& ctx, int64_t block, unsigned char* smem) {
+  nsa_block(P, ctx, block, smem);
 }
 
 }  // namespace lockstep::device

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "device/core/cpu_launch.h"
-#include "device/metadata/segment_seqlens_offsets_launch.h"
+#include "device/core/launch.h"
+#include "device/metadata/segment_seqlens_offsets_kernel.h"
 
 namespace lockstep::device {
 
@@ -38,6 +38,7 @@ SegmentSeqlensOutputs segment_seqlens_offsets(const SegmentSeqlensCase& c, const
   p.Tq = Tq;
   p.Tkv = Tk;
   p.S = c.max_segments_per_seq;
+  p.total_rows = E * B;
   p.thd = thd;
   p.causal = mask_is_causal(c.mask);
   p.bottom_right = mask_is_bottom_right(c.mask);
@@ -48,21 +49,11 @@ SegmentSeqlensOutputs segment_seqlens_offsets(const SegmentSeqlensCase& c, const
   // extra dims, which is 1 when the positions are unbatched).
   int64_t slices = E;
   if (opt.fault == kSegFaultEmptyExtraShape && q_slices > 0) slices = E == 0 ? 0 : q_slices;
-  const int64_t rows = slices * B;
-
-  if (opt.backend == Backend::cuda) {
-    require_backend(opt.backend);
-    const std::string err = segment_run_cuda(p, rows, E * B);
-    if (!err.empty()) throw Error("backend", "cuda", err);
-  } else {
-    cpu_launch(p, rows, 0, 1,
-               [](const SegmentParams& q, const BlockCtx& ctx, int64_t r, unsigned char*) { segment_block(q, ctx, r); });
-  }
+  LaunchGrid grid;
+  grid.blocks = slices * B;
+  grid.threads = 128;
+  launch(p, grid, opt);
   return o;
 }
-
-#if !LOCKSTEP_HAVE_CUDA
-std::string segment_run_cuda(const SegmentParams&, int64_t, int64_t) { return "built without CUDA"; }
-#endif
 
 }  // namespace lockstep::device

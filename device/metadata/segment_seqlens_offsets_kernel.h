@@ -46,11 +46,33 @@ struct SegmentParams {
   int32_t* q_offsets;   // (E*B, S+1) THD | null
   int32_t* kv_offsets;
   int64_t B, Tq, Tkv, S;
+  int64_t total_rows;  // E*B rows of every buffer (a launch may cover fewer: kSegFaultEmptyExtraShape)
   int32_t thd;        // 1: THD, 0: BSHD
   int32_t causal;     // causal / padding_causal
   int32_t bottom_right;
   int32_t padding;    // BSHD: count non-padding tokens
   int32_t fault;
+
+  /// Outputs are inout: rows the launch does not cover keep the host's zeros (and -1 offsets).
+  template <class V>
+  void buffers(V& v) {
+    const int64_t nq = total_rows * Tq, nk = total_rows * Tkv;
+    const int64_t nseq = total_rows * (thd ? S : 1), noff = thd ? total_rows * (S + 1) : 0;
+    v.in(q_ids, nq);
+    v.in(kv_ids, nk);
+    v.in(q_pos_in, q_pos_slices * B * Tq);
+    v.in(kv_pos_in, kv_pos_slices * B * Tkv);
+    v.inout(q_pos, nq);
+    v.inout(kv_pos, nk);
+    v.scratch(q_rl, nq);
+    v.scratch(kv_rl, nk);
+    v.scratch(row_ids, nq);
+    v.scratch(col_ids, nk);
+    v.inout(q_seqlens, nseq);
+    v.inout(kv_seqlens, nseq);
+    v.inout(q_offsets, noff);
+    v.inout(kv_offsets, noff);
+  }
 };
 
 /// Position of token t of `ids` (one row of T): given (row `prow` of `pos_in`, -1 = past the end -> 0)
@@ -161,6 +183,11 @@ LS_HD inline void segment_block(const SegmentParams& P, const BlockCtx& ctx, int
     seg_offsets(rid, Tq, S, P.q_offsets + row * (S + 1));
     seg_offsets(cid, Tk, S, P.kv_offsets + row * (S + 1));
   }
+}
+
+/// The kernel body the launcher runs (device/core/launch.h): one block per (extra index, batch row).
+LS_HD inline void kernel_block(const SegmentParams& P, const BlockCtx& ctx, int64_t row, unsigned char*) {
+  segment_block(P, ctx, row);
 }
 
 }  // namespace lockstep::device

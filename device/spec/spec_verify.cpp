@@ -3,7 +3,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "device/spec/spec_verify_launch.h"
+#include "device/core/launch.h"
+#include "device/spec/spec_verify_kernel.h"
 
 namespace lockstep::device {
 
@@ -48,13 +49,10 @@ SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const Options& options)
   p.finish_reason = r.finish_reason.data();
   p.finished_len = r.finished_len.data();
   if (bs > 0) {
-    if (options.backend == Backend::cuda) {
-      require_backend(Backend::cuda);
-      const std::string err = spec_verify_run_cuda(p);
-      require(err.empty(), "--backend", "cuda", "CUDA error: " + err);
-    } else {
-      spec_verify_block(p, BlockCtx{0, 1});
-    }
+    LaunchGrid grid;
+    grid.blocks = 1;
+    grid.threads = 32;
+    launch(p, grid, options);
   }
   if (options.fault == kSpecFaultZeroAcceptLeavesVerify && bs > 0) {
     bool zero = true, survivors = false;
@@ -66,9 +64,5 @@ SpecVerifyResult spec_verify(const SpecVerifyInputs& in, const Options& options)
   }
   return r;
 }
-
-#if !LOCKSTEP_HAVE_CUDA
-std::string spec_verify_run_cuda(const SpecVerifyParams&) { return "built without CUDA"; }
-#endif
 
 }  // namespace lockstep::device

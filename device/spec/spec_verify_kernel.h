@@ -69,6 +69,34 @@ struct SpecVerifyParams {
   int32_t* allocated_to_committed = nullptr;
   int32_t* finish_reason = nullptr;
   int64_t* finished_len = nullptr;
+
+  /// Every output is downloaded over its host initialisation: the kernel accumulates into the deltas
+  /// and writes the token buffers and accept_index only up to what was accepted.
+  template <class V>
+  void buffers(V& v) {
+    const int64_t bn = int64_t{bs} * n;
+    v.in(candidates, bn);
+    v.in(target_predict, bn);
+    v.in(output_len, bs);
+    v.in(max_new_tokens, bs);
+    v.in(stop_token, bs);
+    v.in(eos_token, bs);
+    v.in(flags, bs);
+    v.inout(accept_index, bn);
+    v.inout(accept_length, bs);
+    v.inout(drafts_accepted, bs);
+    v.inout(predict, bn);
+    v.inout(flat_tokens, bn);
+    v.inout(tokens, 2 * bn);
+    v.inout(num_tokens, bs);
+    v.inout(committed_delta, bs);
+    v.inout(verify_delta, bs);
+    v.inout(correct_delta, bs);
+    v.inout(freed_slots, bs);
+    v.inout(allocated_to_committed, bs);
+    v.inout(finish_reason, bs);
+    v.inout(finished_len, bs);
+  }
 };
 
 /// update_finish_state after `count` new tokens `toks[0..count)` brought output_ids to `len`.
@@ -188,6 +216,11 @@ LS_HD inline void spec_verify_block(const SpecVerifyParams& p, const BlockCtx& c
     if (p.path == kernel_id(SpecPath::v1)) spec_v1_item(p, static_cast<int32_t>(b), 0);
     else spec_v2_item(p, static_cast<int32_t>(b));
   }
+}
+
+/// The kernel body the launcher runs (device/core/launch.h): the whole step is block 0.
+LS_HD inline void kernel_block(const SpecVerifyParams& p, const BlockCtx& ctx, int64_t, unsigned char*) {
+  spec_verify_block(p, ctx);
 }
 
 }  // namespace lockstep::device

@@ -13,7 +13,7 @@
 
 #include "attention/rpa_test_util.h"
 #include "device/attention/ragged_paged_attention.h"
-#include "device/attention/ragged_paged_attention_launch.h"
+#include "device/attention/ragged_paged_attention_kernel.h"
 #include "device/core/backend.h"
 
 using namespace lockstep;
@@ -96,12 +96,14 @@ TEST(RpaOffsets, KernelReadsAndWritesPagesAtTheTopOfASparsePool) {
   a.v = c.v.data<bf16>();
   a.kv_cache = pool;
   a.out = out.data<bf16>();
+  a.cache_out = pool;  // the cache update writes the pool in place, after every attention block
   a.kv_lens = c.kv_lens.data<int32_t>();
   a.cu_q_lens = c.cu_q_lens.data<int32_t>();
   a.cu_kv_lens = c.cu_kv_lens.data<int32_t>();
   a.block_seq = meta.block_seq.data();
   a.block_idx = meta.block_idx.data();
   a.num_blocks = static_cast<int32_t>(meta.num_blocks());
+  a.num_seqs = static_cast<int32_t>(c.num_seqs);
   a.num_q_heads = static_cast<int32_t>(c.num_q_heads);
   a.num_kv_heads = kHkv;
   a.head_dim = kD;
@@ -113,9 +115,7 @@ TEST(RpaOffsets, KernelReadsAndWritesPagesAtTheTopOfASparsePool) {
   std::vector<unsigned char> smem(static_cast<size_t>(device::rpa_smem_bytes(a.block_q, 1, a.block_kv, kD)));
   for (int64_t b = 0; b < int64_t{a.num_blocks} * kHkv; ++b) device::rpa_block(a, device::BlockCtx{0, 1}, b, smem.data());
   const int32_t n_new = static_cast<int32_t>(c.cu_q_lens.get_int(c.num_seqs));
-  const device::RpaCacheParams<bf16> u{a.k, a.v, pool, a.kv_lens, a.cu_q_lens, a.cu_kv_lens,
-                                       static_cast<int32_t>(c.num_seqs), n_new, kHkv, kD, kv};
-  for (int64_t e = 0; e < int64_t{n_new} * kHkv * kD; ++e) device::rpa_cache_update_item(u, e);
+  for (int64_t e = 0; e < int64_t{n_new} * kHkv * kD; ++e) device::rpa_cache_update_item(a, e);
 
   EXPECT_EQ(log_count, 0);
   EXPECT_EQ(out, want.out);  // bit for bit
