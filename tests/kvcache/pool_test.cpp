@@ -139,6 +139,18 @@ void expect_layout(const PoolSizingCase& c, int64_t full, int64_t swa) {
 }
 }  // namespace
 
+// The float expression is upstream's, association included: F * n_full + r * S * n_swa is (r * S) * n_swa in
+// Python. Here (0.8 * 1536) * 15 = 18432.000000000004 while 0.8 * (1536 * 15) = 18432 exactly, so the cell is
+// 30720.000000000004 and 30720 // cell = 0.0 (Python) — the other association would size a pool of 1 token.
+TEST(PoolSizing, FollowsUpstreamsFloatAssociation) {
+  PoolSizingCase c = gemma4(30720 * 1000, 6, 15, 1, 0, 0.8);
+  c.full_bytes_per_token = 2048;
+  c.swa_bytes_per_token = 1536;
+  expect_layout(c, 999, 799);  // Python: 30720000 // 30720.000000000004 = 999.0; int(999 * 0.8) = 799
+  c.available_bytes = 30720;
+  expect_layout(c, 0, 0);
+}
+
 TEST(PoolSizing, ReproducesTheFourGemma4Layouts) {
   expect_layout(gemma4(k26bAvail, 5, 25, 1, 128, 0.8), 593956, 475164);
   expect_layout(gemma4(k26bAvail, 5, 25, 1, 128, 0.15), 2138243, 320736);
