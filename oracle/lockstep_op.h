@@ -15,6 +15,7 @@
 #include "core/oob_reads.h"
 #include "device/core/faults.h"
 #include "device/core/options.h"
+#include "oracle/batching.h"
 #include "oracle/op.h"
 
 namespace lockstep::oracle {
@@ -53,6 +54,8 @@ struct OpRow {
   void (*check)(const Case&, const Outputs& ref, const Outputs& dev, Report& rep) = nullptr;
   /// Stateful ops: the whole lockstep run, replacing reference -> device -> rules.
   LockstepResult (*run)(const Case&, const RunOptions&) = nullptr;
+  /// Ops whose inputs batch (extra vmap dims, ragged sequences/requests): the rule, next to the generator.
+  fuzz::BatchingRule<Case, Outputs> (*batching)() = nullptr;
 };
 
 template <class Case, class Outputs>
@@ -85,6 +88,22 @@ class LockstepOp final : public TypedOp<Case> {
     }, fields_of(o));
     const_cast<Outputs&>(o).fields(v);
     return s;
+  }
+
+  bool has_batching_rule() const override { return row_.batching != nullptr; }
+
+  /// The rule on one side: floating outputs within the row's tolerance for the batched case (from its
+  /// reference outputs), everything else exact.
+  std::string check_batching(const std::any& a, const std::string& which, const RunOptions& options) const override {
+    if (!row_.batching) return "";
+    const Case& c = std::any_cast<const Case&>(a);
+    Tolerance tol;
+    if (row_.tolerance) {
+      const Outputs ref = row_.reference(c);
+      tol = row_.tolerance(c, ref, ref);
+    }
+    const std::function<Outputs(const Case&)> run = [&](const Case& x) { return side(x, which, options); };
+    return check_batching_rule<Case, Outputs>(row_.batching(), run, c, tol);
   }
 
   LockstepResult run_typed(const Case& c, const RunOptions& options) const override {

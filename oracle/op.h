@@ -63,6 +63,14 @@ class Op {
   virtual std::vector<int> regions_reached(const std::any& c, const Report& r) const = 0;
   /// The op's named faults (device/<family>/<op>_kernel.h), in listing order.
   virtual std::span<const device::Fault> faults() const { return {}; }
+  /// Whether the op declares a batching (vmap) rule (fuzz/core/batching.h).
+  virtual bool has_batching_rule() const { return false; }
+  /// Checks the op's batching rule on case `c` for one side ("reference" or "device"): "" or the first
+  /// failure (slice, output, worst element); "" when the op has no rule.
+  virtual std::string check_batching(const std::any& c, const std::string& which, const RunOptions& options) const {
+    (void)c, (void)which, (void)options;
+    return "";
+  }
   /// run_one with the side's out-of-range page reads (default: run_one, none recorded).
   virtual SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const {
     return {run_one(c, which, options), {}, 0};

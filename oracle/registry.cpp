@@ -47,7 +47,7 @@ std::vector<std::unique_ptr<Op>> rows() {
       .generator = fuzz::gen_rpa_case, .reference = reference::ragged_paged_attention,
       .device = device::ragged_paged_attention, .regions = ragged_paged_attention_regions,
       .faults = device::kRpaFaults, .tolerance = ragged_paged_attention_tolerance,
-      .check = ragged_paged_attention_stats}));
+      .check = ragged_paged_attention_stats, .batching = fuzz::rpa_batching_rule}));
   v.push_back(row<KvTraceCase, KvTraceOutputs>({
       .name = "kv_trace",
       .summary = "KV pools (full + SWA, mapping, eviction) driven by a command trace; page tables built, translated "
@@ -88,12 +88,12 @@ std::vector<std::unique_ptr<Op>> rows() {
       .summary = "TransformerEngine segment ids/positions -> seqlens/offsets (THD/BSHD, masks, extra vmap batch dims)",
       .generator = fuzz::gen_segment_case, .reference = reference::segment_seqlens_offsets,
       .device = device::segment_seqlens_offsets, .regions = segment_seqlens_offsets_regions,
-      .faults = device::kSegmentFaults}));
+      .faults = device::kSegmentFaults, .batching = fuzz::segment_batching_rule}));
   v.push_back(row<NsaCase, NsaOutputs>({
       .name = "nsa_metadata",
       .summary = "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       .generator = fuzz::gen_nsa_case, .reference = reference::nsa_metadata, .device = device::nsa_metadata,
-      .regions = nsa_metadata_regions, .faults = device::kNsaFaults}));
+      .regions = nsa_metadata_regions, .faults = device::kNsaFaults, .batching = fuzz::nsa_batching_rule}));
   return v;
 }
 
