@@ -83,7 +83,7 @@ void BM_BatchingRuleNsaMetadata(benchmark::State& state) {
 
 void BM_BatchingRuleRaggedPagedAttention(benchmark::State& state) {
   batching_throughput<RpaCase, RpaOutputs>(state, fuzz::gen_rpa_case(), fuzz::rpa_batching_rule(),
-                                           [](const RpaCase& c) { return device::ragged_paged_attention(c).outputs; });
+                                           [](const RpaCase& c) { return device::ragged_paged_attention(c); });
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ Record to_record(const Obj& obj) {
     if constexpr (std::is_same_v<F, Tensor>) r.fields.emplace_back(name, f);
     else if constexpr (std::is_enum_v<F>) r.fields.emplace_back(name, std::string(enum_name(f)));
     else if constexpr (std::is_same_v<F, double>) r.fields.emplace_back(name, f);
+    else if constexpr (std::is_same_v<F, std::string>) r.fields.emplace_back(name, f);
     else r.fields.emplace_back(name, static_cast<int64_t>(f));
   });
   return r;
@@ -53,8 +54,9 @@ struct RecordLoader {
   const Record& r;
   const std::string& path;
 
-  template <class F>
-  void operator()(const char* name, F& f) {
+  template <class F, class... Rules>
+    requires(std::is_same_v<Rules, Rule> && ...)
+  void operator()(const char* name, F& f, const Rules&...) {
     static_assert(!std::is_integral_v<F>, "every integer field needs an IntRange in its field description");
     const FieldValue* v = r.find(name);
     if (!v) return;
@@ -65,6 +67,9 @@ struct RecordLoader {
     } else if constexpr (std::is_enum_v<F>) {
       if (auto* s = std::get_if<std::string>(v)) f = parse_enum<F>(*s, field);
       else throw Error(field, "", "must be a string attribute");
+    } else if constexpr (std::is_same_v<F, std::string>) {
+      if (auto* s = std::get_if<std::string>(v)) f = *s;
+      else throw Error(field, "", "must be a string attribute");
     } else {
       static_assert(std::is_same_v<F, double>);
       if (auto* d = std::get_if<double>(v)) f = *d;
@@ -73,9 +78,9 @@ struct RecordLoader {
     }
   }
 
-  template <class F>
-    requires std::is_integral_v<F>
-  void operator()(const char* name, F& f, IntRange range) {
+  template <class F, class... Rules>
+    requires(std::is_integral_v<F> && (std::is_same_v<Rules, Rule> && ...))
+  void operator()(const char* name, F& f, IntRange range, const Rules&...) {
     const FieldValue* v = r.find(name);
     if (!v) return;
     const std::string field = path + "/" + name;

@@ -72,9 +72,10 @@ std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (size_t i = 0; i < s.size(); ++i) {
-    require(s[i] >= 0, fmt::format("shape[{}]", i), s[i], "dimension must be non-negative");
-    require(n == 0 || s[i] <= std::numeric_limits<int64_t>::max() / std::max<int64_t>(n, 1),
-            fmt::format("shape[{}]", i), s[i], "element count overflows");
+    // The field name is formatted only on failure: every Tensor construction runs this.
+    if (s[i] < 0) require(false, fmt::format("shape[{}]", i), s[i], "dimension must be non-negative");
+    if (n != 0 && s[i] > std::numeric_limits<int64_t>::max() / std::max<int64_t>(n, 1))
+      require(false, fmt::format("shape[{}]", i), s[i], "element count overflows");
     n *= s[i];
   }
   return n;

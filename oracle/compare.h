@@ -30,7 +30,7 @@ struct Tolerance {
 Tolerance tolerance_for(DType dtype, int64_t reduction_len);
 
 /// What the attention tolerance depends on (the reference measures the magnitudes:
-/// reference::RpaResult::softmax_error / value_bound).
+/// RpaOutputs::softmax_error / value_bound of the reference).
 struct AttentionMagnitudes {
   int64_t kv_len = 1;          ///< longest key sequence (reduction length of P*V and of the softmax sum)
   double softmax_error = 0;    ///< bound on the output error from fp32 softmax arguments (below)

@@ -118,8 +118,24 @@ bool is_reserved_root_attr(std::string_view name) {
   return std::find(std::begin(kReservedRootAttrs), std::end(kReservedRootAttrs), name) != std::end(kReservedRootAttrs);
 }
 
-bool is_valid_kind(std::string_view kind) {
-  return kind == "case" || kind == "dump" || kind == "outputs" || kind == "page_table_dump";
+constexpr std::string_view kBuiltinKinds[] = {"case", "dump", "outputs"};
+
+std::vector<FileKind>& registered_kinds() {
+  static std::vector<FileKind> kinds;
+  return kinds;
+}
+
+bool is_valid_kind(const std::string& kind) {
+  return std::find(std::begin(kBuiltinKinds), std::end(kBuiltinKinds), kind) != std::end(kBuiltinKinds) ||
+         find_file_kind(kind) != nullptr;
+}
+
+/// "kind must be one of: case, dump, outputs[, registered...]"
+std::string kind_rule() {
+  std::string rule = "kind must be one of: ";
+  const std::vector<std::string> kinds = known_kinds();
+  for (size_t i = 0; i < kinds.size(); ++i) rule += (i ? ", " : "") + kinds[i];
+  return rule;
 }
 
 /// Variable-length UTF-8 string type (what h5py writes for `attrs['x'] = 'str'`).
@@ -190,8 +206,7 @@ void check_record_for_write(const Record& r, const std::string& obj) {
 /// Validates the whole dump before any file is touched.
 void check_dump_for_write(const std::string& path, const Dump& d) {
   const std::string f = path + ":";
-  require(is_valid_kind(d.kind), f + "/kind", d.kind.empty() ? "\"\"" : d.kind,
-          "kind must be one of: case, dump, outputs, page_table_dump");
+  require(is_valid_kind(d.kind), f + "/kind", d.kind.empty() ? "\"\"" : d.kind, kind_rule());
   require(!d.op.empty(), f + "/op", "\"\"", "op must not be empty");
   check_string_value(d.op, f + "/op");
   std::set<std::string> seen;
@@ -1003,7 +1018,7 @@ Dump read_root(hid_t root, const std::string& path) {
     }
   });
   require(has_kind, f + "/kind", "", "missing root attribute");
-  require(is_valid_kind(d.kind), f + "/kind", d.kind, "kind must be one of: case, dump, outputs, page_table_dump");
+  require(is_valid_kind(d.kind), f + "/kind", d.kind, kind_rule());
   require(has_op && !d.op.empty(), f + "/op", "", "missing or empty root attribute");
 
   bool has_case = false;
@@ -1079,6 +1094,32 @@ Dump catching_bad_alloc(const std::string& name, Fn&& fn) {
 }
 
 }  // namespace
+
+void register_file_kind(const FileKind& kind) {
+  const std::string field = "file kind " + kind.name;
+  require(!kind.name.empty() && !kind.op.empty(), field, kind.op, "a file kind needs a name and an op");
+  require(std::find(std::begin(kBuiltinKinds), std::end(kBuiltinKinds), kind.name) == std::end(kBuiltinKinds), field,
+          kind.op, "is a built-in kind");
+  if (const FileKind* k = find_file_kind(kind.name)) {
+    require(k->op == kind.op, field, kind.op, "already registered by op " + k->op);
+    return;
+  }
+  registered_kinds().push_back(kind);
+}
+
+const std::vector<FileKind>& file_kinds() { return registered_kinds(); }
+
+const FileKind* find_file_kind(const std::string& name) {
+  for (const FileKind& k : registered_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::vector<std::string> known_kinds() {
+  std::vector<std::string> kinds(std::begin(kBuiltinKinds), std::end(kBuiltinKinds));
+  for (const FileKind& k : registered_kinds()) kinds.push_back(k.name);
+  return kinds;
+}
 
 void write_file(const std::string& path, const Dump& d) {
   check_dump_for_write(path, d);

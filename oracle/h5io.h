@@ -28,6 +28,28 @@
 
 namespace lockstep::h5 {
 
+/// A file kind beyond the built-in ones (`case`, `dump`, `outputs`), declared by the op that owns it: a file
+/// of kind `name` holds a /case of op `op`, and `lockstep run` / `replay` load it as they load a case file
+/// (e.g. `page_table_dump`, the serving-side trap's file: oracle/kvcache/page_table.cpp).
+struct FileKind {
+  std::string name;
+  std::string op;
+};
+
+/// Registers an op's file kind: at static initialisation (RegisterFileKind), before any thread or read
+/// starts (the list is read without locking, also in read_file()'s forked child). Registering the same
+/// kind again is a no-op; Error for a built-in name, an empty name or op, or a name taken by another op.
+void register_file_kind(const FileKind& kind);
+struct RegisterFileKind {
+  explicit RegisterFileKind(const FileKind& kind) { register_file_kind(kind); }
+};
+/// The registered kinds, in registration order.
+const std::vector<FileKind>& file_kinds();
+/// The registered kind called `name` (nullptr for a built-in or unknown one).
+const FileKind* find_file_kind(const std::string& name);
+/// Every kind read_file() and write_file() accept: case, dump, outputs, then the registered ones.
+std::vector<std::string> known_kinds();
+
 /// Value of the root attribute `lockstep_schema` written and accepted by this version.
 inline constexpr int64_t kSchemaVersion = 1;
 
@@ -71,7 +93,8 @@ struct Interrupted : std::runtime_error {
 
 /// Contents of one lockstep HDF5 file.
 struct Dump {
-  std::string kind;    ///< "case" (inputs only), "dump" (failure artefact), "outputs" (result of `lockstep run`)
+  std::string kind;    ///< "case" (inputs only), "dump" (failure artefact), "outputs" (result of `lockstep run`),
+                       ///< or a registered op's kind (register_file_kind)
   std::string op;      ///< e.g. "ragged_paged_attention"
   Record case_fields;  ///< group /case
   std::vector<std::pair<std::string, Record>> outputs;    ///< groups /outputs/<name> ("reference", "device")
@@ -82,7 +105,8 @@ struct Dump {
 
 /// Writes `d` to `path` atomically: the file is written as `<path>.tmp.<pid>` in the same directory,
 /// closed, then renamed over `path`. On any failure the temporary file is removed, `path` is left as it
-/// was, and Error is thrown. Rejected before anything is written: a kind other than case/dump/outputs,
+/// was, and Error is thrown. Rejected before anything is written: a kind other than case/dump/outputs
+/// and the registered ones (register_file_kind),
 /// an empty op, invalid or duplicate names, info names that collide with lockstep_schema/kind/op,
 /// strings over kMaxStringBytes or containing NUL, rank-0 tensors with an element (HDF5 scalar
 /// datasets are not part of the schema), tensors beyond the read limits, and bool tensors holding

@@ -1,10 +1,11 @@
 #pragma once
 /// The op registry: one entry per op with its name, case type, generator, reference, device and
-/// comparison rule. The CLI, the fuzz driver, replay and the tests see ops only through this interface.
+/// comparison rule (the rows: oracle/registry.cpp; the generic entry: oracle/lockstep_op.h). The CLI, the fuzz driver, replay and the tests see ops only through this interface.
 #include <any>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/record.h"
 #include "device/core/backend.h"
+#include "device/core/faults.h"
 #include "oracle/report.h"
 
 namespace lockstep::oracle {
@@ -59,6 +61,8 @@ class Op {
   /// Indices into coverage_regions() of the regions case `c` reached; `r` is its lockstep report (some
   /// regions are only known after the run: stale entries read, zero-accept steps).
   virtual std::vector<int> regions_reached(const std::any& c, const Report& r) const = 0;
+  /// The op's named faults (device/<family>/<op>_kernel.h), in listing order.
+  virtual std::span<const device::Fault> faults() const { return {}; }
   /// run_one with the side's out-of-range page reads (default: run_one, none recorded).
   virtual SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const {
     return {run_one(c, which, options), {}, 0};
@@ -229,14 +233,5 @@ class TypedOp : public Op {
 const std::vector<std::unique_ptr<Op>>& registry();
 /// The op called `name`; throws Error naming `--op` with the known names otherwise.
 const Op& find_op(const std::string& name);
-
-/// Op factories (one per op file).
-std::unique_ptr<Op> make_ragged_paged_attention_op();
-std::unique_ptr<Op> make_kv_trace_op();
-std::unique_ptr<Op> make_pool_sizing_op();
-std::unique_ptr<Op> make_page_table_op();
-std::unique_ptr<Op> make_spec_decode_op();
-std::unique_ptr<Op> make_segment_seqlens_offsets_op();
-std::unique_ptr<Op> make_nsa_metadata_op();
 
 }  // namespace lockstep::oracle

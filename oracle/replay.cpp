@@ -14,6 +14,15 @@ const std::string* info_value(const h5::Dump& d, const std::string& key) {
   return nullptr;
 }
 
+/// "case, dump or page_table_dump": the kinds `run` and `replay` read (built-in and registered).
+std::string input_kinds() {
+  std::vector<std::string> kinds = {"case", "dump"};
+  for (const h5::FileKind& k : h5::file_kinds()) kinds.push_back(k.name);
+  std::string s;
+  for (size_t i = 0; i < kinds.size(); ++i) s += (i == 0 ? "" : i + 1 == kinds.size() ? " or " : ", ") + kinds[i];
+  return s;
+}
+
 /// The registered op called `name`; Error naming `field` (not --op) otherwise.
 const Op& op_in_file(const std::string& name, const std::string& field) {
   try {
@@ -29,10 +38,12 @@ LoadedCase load_case(const std::string& path, const std::string& expected_op, co
   LoadedCase lc;
   lc.dump = h5::read_file(path, options.read);
   const h5::Dump& d = lc.dump;
-  require(d.kind == "dump" || d.kind == "case" || d.kind == "page_table_dump", f + "/kind", d.kind,
-          "an input file must be of kind case, dump or page_table_dump");
-  require(d.kind != "page_table_dump" || d.op == "page_table", f + "/op", d.op,
-          "a page_table_dump holds op page_table");
+  // case, dump, or a kind an op registered (h5::register_file_kind), which holds that op's case.
+  const h5::FileKind* op_kind = h5::find_file_kind(d.kind);
+  require(d.kind == "dump" || d.kind == "case" || op_kind != nullptr, f + "/kind", d.kind,
+          "an input file must be of kind " + input_kinds());
+  require(op_kind == nullptr || d.op == op_kind->op, f + "/op", d.op,
+          op_kind ? "a " + op_kind->name + " holds op " + op_kind->op : "");
   lc.op = &op_in_file(d.op, f + "/op");
   if (!expected_op.empty()) {
     find_op(expected_op);  // an unknown --op is the flag's error

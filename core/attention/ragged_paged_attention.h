@@ -17,12 +17,13 @@
 #include <string>
 
 #include "core/fields.h"
+#include "core/kernel_enums.h"
 #include "core/oob.h"
 #include "core/tensor.h"
 
 namespace lockstep {
 
-enum class MaskMode : int { causal = 0, dense = 1, segment = 2 };
+// MaskMode: core/kernel_enums.h (the kernel reads it).
 template <>
 struct EnumNames<MaskMode> {
   static constexpr std::array<const char*, 3> names{"causal", "dense", "segment"};
@@ -81,13 +82,28 @@ struct RpaCase {
 };
 
 struct RpaOutputs {
-  Tensor out;       ///< (T, Hq, D) dtype; rows past cu_q_lens[num_seqs] are zero
-  Tensor kv_cache;  ///< (P, page, 2*Hkv, D) with the new tokens' K/V written at their positions
+  Tensor out;        ///< (T, Hq, D) dtype; rows past cu_q_lens[num_seqs] are zero
+  Tensor kv_cache;   ///< (P, page, 2*Hkv, D) with the new tokens' K/V written at their positions
+  Tensor oob_reads;  ///< i32 (n, 5) out-of-range page reads [seq, token, slot, page, bound] (core/oob_reads.h):
+                     ///< one per bad page slot (first token kept), sorted by (seq, slot); those keys read zeros
+  int64_t oob_dropped = 0;  ///< device: records lost to the log's capacity
+  /// Reference: the magnitudes the tolerance is derived from (oracle/compare.h attention_tolerance), over every
+  /// (query row, head, allowed key): logit_bound = max |sm_scale| * sum_d |q_d k_d|, value_bound = max |v_d|
+  /// of the keys read, softmax_error = max over rows of the fp32 softmax-argument error bound
+  /// (core/attention/softmax_error.h) times the row's max |v|. 0 when no key is allowed; 0 on the device.
+  double logit_bound = 0, value_bound = 0, softmax_error = 0;
 
   template <class V>
   void fields(V& v) {
-    v("out", out);
+    v("out", out, Rule{Rule::tolerance});
     v("kv_cache", kv_cache);
+    v("oob_reads", oob_reads,
+      Rule{Rule::oob_reads, "device read {n} out-of-range page index slot(s), first: seq {seq} page_indices[{slot}] = {page}",
+           "case has {n} out-of-range page index slot(s) inside the read window, the device reported none"});
+    v("oob_dropped", oob_dropped, IntRange{0, INT64_MAX}, Rule{Rule::oob_dropped});
+    v("logit_bound", logit_bound, Rule{Rule::info});
+    v("value_bound", value_bound, Rule{Rule::info});
+    v("softmax_error", softmax_error, Rule{Rule::info});
   }
 };
 

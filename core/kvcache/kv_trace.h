@@ -13,6 +13,7 @@
 /// built: cache_seqlens = kv_len, q_lens = the last forward's query length, max_seq_len_k = max; then
 /// attention runs over the batch through each table (full layers: no window; SWA layers: the window).
 #include <cstdint>
+#include <string>
 
 #include "core/fields.h"
 #include "core/tensor.h"
@@ -55,13 +56,31 @@ struct KvTraceOutputs {
   Tensor attention;        ///< f32: per step with a batch, ragged paged attention read through the
                            ///< full table then through the SWA table (reference/kvcache/paged_attention.h),
                            ///< each (T, 2, 8) flattened and concatenated
+  /// One line per problem the side found ("step 3: pool memory leak detected! ..."; the reference also lists
+  /// the bad entries its validator finds and the attention reads of bad pages); every line fails.
+  std::string invariant_failures;
+  /// i32 (n, 5): bad entries the device read walk met (slot = flat index into the concatenated
+  /// page_tables ++ swa_page_tables of all steps, bound = the pool's pages); the reference has none.
+  Tensor oob_reads;
+  int64_t oob_dropped = 0;     ///< read-walk records lost to the log's capacity
+  Tensor attention_oob_reads;  ///< i32 (n, 5): out-of-range pages the attention kernel met (seq = step)
+  int64_t max_kv_len = 0;      ///< longest sequence attended (the attention tolerance's reduction length)
 
   template <class V>
   void fields(V& v) {
     v("page_tables", page_tables);
     v("swa_page_tables", swa_page_tables);
     v("counters", counters);
-    v("attention", attention);
+    v("attention", attention, Rule{Rule::tolerance});
+    v("invariant_failures", invariant_failures, Rule{Rule::must_be_empty, "device side: ", "reference model: "});
+    v("oob_reads", oob_reads,
+      Rule{Rule::oob_reads, "device read {n} bad page-table {entries} (out of range or unallocated/evicted), first: "
+                            "table slot {slot} = {page} (valid 1..{bound})"});
+    v("oob_dropped", oob_dropped, IntRange{0, INT64_MAX}, Rule{Rule::oob_dropped});
+    v("attention_oob_reads", attention_oob_reads,
+      Rule{Rule::oob_reads, "attention kernel read {n} out-of-range page(s) through the device tables, first: step "
+                            "{seq} page_indices[{slot}] = {page} (cache has {bound} pages)", nullptr, false});
+    v("max_kv_len", max_kv_len, IntRange{0, INT64_MAX}, Rule{Rule::info});
   }
 };
 

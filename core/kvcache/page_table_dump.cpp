@@ -41,4 +41,25 @@ void validate(const PageTableDumpCase& c) {
   }
 }
 
+namespace {
+std::vector<int32_t> ints(const Tensor& t) {
+  std::vector<int32_t> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = static_cast<int32_t>(t.get_int(i));
+  return v;
+}
+}  // namespace
+
+PageTableDumpInput page_table_dump_input(const PageTableDumpCase& c) {
+  validate(c);
+  PageTableDumpInput in;
+  in.tables.batch = c.rows();
+  in.tables.cols = c.cols();
+  in.tables.page_table = ints(c.page_table);
+  in.tables.swa_page_table = ints(c.swa_page_table);
+  in.cache_seqlens = ints(c.cache_seqlens);
+  in.q_lens = c.q_lens.rank() > 0 ? ints(c.q_lens) : std::vector<int32_t>(static_cast<size_t>(c.rows()), 1);
+  in.window = ReadWindow{c.page_size, c.window, c.full_pages, c.swa_pages};
+  return in;
+}
+
 }  // namespace lockstep

@@ -11,10 +11,16 @@
 ///   q_lens          i32 (B)        query tokens per row (optional, default 1 = decode)
 #include <cstdint>
 
+#include <vector>
+
 #include "core/fields.h"
+#include "core/kvcache/page_table.h"
 #include "core/tensor.h"
 
 namespace lockstep {
+
+/// The file kind of a page-table dump (registered by the page_table op: oracle/kvcache/page_table.cpp).
+inline constexpr char kPageTableDumpFileKind[] = "page_table_dump";
 
 struct PageTableDumpCase {
   int64_t page_size = 1;
@@ -40,14 +46,23 @@ struct PageTableDumpCase {
 
 struct PageTableDumpOutputs {
   /// i32 (n, 5): the bad entries a kernel reads, rows (table 0 full / 1 swa, row, col, value,
-  /// problem 0 out of range / 1 unallocated-or-evicted), sorted by (table, row, col).
+  /// problem 0 out of range / 1 unallocated-or-evicted), sorted by (table, row, col). Exact.
   Tensor read_entries;
 
   template <class V>
   void fields(V& v) {
-    v("read_entries", read_entries);
+    v("read_entries", read_entries, Rule{Rule::exact, "device read walk differs from the validator"});
   }
 };
+
+/// The dump as the page-table types both sides read: the tables, cache_seqlens, q_lens (1 each when absent)
+/// and the read window. Calls validate(c) first.
+struct PageTableDumpInput {
+  PageTables tables;
+  std::vector<int32_t> cache_seqlens, q_lens;
+  ReadWindow window;
+};
+PageTableDumpInput page_table_dump_input(const PageTableDumpCase& c);
 
 /// Throws Error naming the field: shapes, dtypes, cache_seqlens beyond the table, q_lens outside [1, L].
 void validate(const PageTableDumpCase& c);

@@ -1,49 +1,33 @@
 #include "core/kvcache/pool_sizing.h"
 
-#include <fmt/format.h>
-
-#include "core/error.h"
 #include "core/kvcache/floordiv.h"
 
 namespace lockstep {
 
-double default_swa_full_tokens_ratio(int64_t num_experts) { return num_experts > 0 ? 0.15 : 0.8; }
-
-PoolSizes pool_sizes_unvalidated(const PoolSizingCase& c) {
-  const double r = c.ratio > 0 ? c.ratio : default_swa_full_tokens_ratio(c.num_experts);
+PoolSizingOutputs pool_sizes(const PoolSizingCase& c, double default_ratio) {
+  const double r = c.ratio > 0 ? c.ratio : default_ratio;
   const double F = static_cast<double>(c.full_bytes_per_token), S = static_cast<double>(c.swa_bytes_per_token);
+  const double swa_cell = S * static_cast<double>(c.num_swa_layers);
+  // Same association as upstream: F*n_full + r*S*n_swa.
+  const double cell = c.num_full_layers == 0 ? swa_cell : F * static_cast<double>(c.num_full_layers) + r * swa_cell;
+  const auto max_tokens = static_cast<int64_t>(python_floordiv(static_cast<double>(c.available_bytes), cell));
   const int64_t ps = c.page_size;
-  PoolSizes out;
-  if (c.num_full_layers == 0) {
-    const double cell = S * static_cast<double>(c.num_swa_layers);
-    const auto max_tokens = static_cast<int64_t>(python_floordiv(static_cast<double>(c.available_bytes), cell));
-    out.swa_tokens = max_tokens / ps * ps;
-  } else {
-    const double cell = F * static_cast<double>(c.num_full_layers) + r * S * static_cast<double>(c.num_swa_layers);
-    const auto max_tokens = static_cast<int64_t>(python_floordiv(static_cast<double>(c.available_bytes), cell));
-    out.full_tokens = max_tokens / ps * ps;
-    out.swa_tokens = static_cast<int64_t>(static_cast<double>(out.full_tokens) * r) / ps * ps;
+  int64_t full = 0, swa = max_tokens / ps * ps;
+  if (c.num_full_layers > 0) {
+    full = max_tokens / ps * ps;
+    swa = static_cast<int64_t>(static_cast<double>(full) * r) / ps * ps;
   }
-  return out;
+  return {Tensor::from<int64_t>({2}, {full, swa})};
 }
 
 void validate(const PoolSizingCase& c) {
-  require(c.available_bytes >= 0, "case.available_bytes", c.available_bytes, "must be >= 0");
-  require(c.num_full_layers >= 0, "case.num_full_layers", c.num_full_layers, "must be >= 0");
-  require(c.num_swa_layers >= 1, "case.num_swa_layers", c.num_swa_layers, "a hybrid SWA model needs >= 1 SWA layer");
-  require(c.full_bytes_per_token >= 1, "case.full_bytes_per_token", c.full_bytes_per_token, "must be >= 1");
-  require(c.swa_bytes_per_token >= 1, "case.swa_bytes_per_token", c.swa_bytes_per_token, "must be >= 1");
-  require(c.page_size >= 1, "case.page_size", c.page_size, "must be >= 1");
-  require(c.num_experts >= 0, "case.num_experts", c.num_experts, "must be >= 0");
+  require_ranges(c, "case");
   require(c.ratio >= 0 && c.ratio <= 1, "case.ratio", c.ratio, "must be in (0, 1], or 0 for the model default");
-  require(c.sliding_window >= 0, "case.sliding_window", c.sliding_window, "must be >= 0");
-  if (c.sliding_window > 0) {
-    const int64_t swa = pool_sizes_unvalidated(c).swa_tokens;
-    require(c.sliding_window + c.page_size < swa, "case.sliding_window", c.sliding_window,
-            fmt::format("sliding_window + page_size ({}) >= the SWA pool's {} tokens: the pool cannot hold even one "
-                        "request (spec 3.3)",
-                        c.page_size, swa));
-  }
+  if (c.sliding_window == 0) return;
+  const int64_t swa = pool_sizes(c, default_swa_full_tokens_ratio(c.num_experts)).tokens.get_int(1);
+  require(c.sliding_window + c.page_size < swa, "case.sliding_window", c.sliding_window,
+          fmt::format("sliding_window + page_size ({}) >= the SWA pool's {} tokens: the pool cannot hold even one "
+                      "request (spec 3.3)", c.page_size, swa));
 }
 
 }  // namespace lockstep

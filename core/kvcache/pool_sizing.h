@@ -1,23 +1,17 @@
 #pragma once
-/// Case and output types of `pool_sizing`: hybrid SWA/full KV pool sizes from available memory
-/// (spec: shared/spec/gemma4-kvcache-speculative.md §3.1, §3.3; spec README decision 10).
-#include <cstdint>
-
+/// `pool_sizing`: hybrid SWA/full KV pool sizes from available memory, as sglang's configurator computes
+/// them at startup (spec: shared/spec/gemma4-kvcache-speculative.md §3.1, §3.3; decision 10).
 #include "core/fields.h"
-#include "core/tensor.h"
 
 namespace lockstep {
 
 struct PoolSizingCase {
-  int64_t available_bytes = 0;      ///< KV budget after weights/activations (bytes)
-  int64_t num_full_layers = 0;      ///< full-attention layers (may be 0: all-SWA model)
-  int64_t num_swa_layers = 0;       ///< sliding-window layers (>= 1)
-  int64_t full_bytes_per_token = 0; ///< F = kv_heads * (head_dim + v_head_dim) * element size
-  int64_t swa_bytes_per_token = 0;  ///< S, same for SWA layers
-  int64_t page_size = 1;
-  int64_t num_experts = 0;          ///< model config: > 0 = MoE (selects the default ratio)
-  double ratio = 0;                 ///< --swa-full-tokens-ratio; 0 = model default
-  int64_t sliding_window = 0;       ///< 0 = unknown (no feasibility check)
+  int64_t available_bytes = 0;                      ///< KV budget after weights/activations (bytes)
+  int64_t num_full_layers = 0, num_swa_layers = 0;  ///< full may be 0 (all-SWA model)
+  int64_t full_bytes_per_token = 0, swa_bytes_per_token = 0;  ///< F, S: kv_heads * (head_dim + v_head_dim) * elt
+  int64_t page_size = 1, num_experts = 0;  ///< num_experts > 0: MoE (selects the default ratio)
+  double ratio = 0;                        ///< --swa-full-tokens-ratio; 0 = the model default
+  int64_t sliding_window = 0;              ///< 0 = unknown (no feasibility check)
 
   template <class V>
   void fields(V& v) {
@@ -34,32 +28,22 @@ struct PoolSizingCase {
 };
 
 struct PoolSizingOutputs {
-  Tensor tokens;  ///< i64 (2): full_tokens_per_layer, swa_tokens_per_layer
-
+  Tensor tokens;  ///< i64 (2): full_tokens_per_layer, swa_tokens_per_layer (exact)
   template <class V>
-  void fields(V& v) {
-    v("tokens", tokens);
-  }
+  void fields(V& v) { v("tokens", tokens); }
 };
 
-/// Pool sizes of spec §3.3 / decision 10 (the formula is documented in reference/kvcache/pool_sizing.h).
-struct PoolSizes {
-  int64_t full_tokens = 0;
-  int64_t swa_tokens = 0;
-};
+/// swa_full_tokens_ratio default (decision 10): 0.15 for MoE models (num_experts > 0), 0.8 otherwise.
+inline double default_swa_full_tokens_ratio(int64_t num_experts) { return num_experts > 0 ? 0.15 : 0.8; }
 
-/// swa_full_tokens_ratio default: 0.15 for MoE models (num_experts > 0), 0.8 otherwise (decision 10).
-double default_swa_full_tokens_ratio(int64_t num_experts);
+/// The formula, in upstream's float arithmetic (r = case.ratio, or `default_ratio` when it is 0):
+///   cell = F * n_full + r * S * n_swa; max_tokens = int(available_bytes // cell) (Python float `//`);
+///   full = align(max_tokens), swa = align(int(full * r)), align(x) = x // page * page;
+///   all-SWA (n_full == 0): cell = S * n_swa, full = 0, swa = align(max_tokens). No validation.
+PoolSizingOutputs pool_sizes(const PoolSizingCase& c, double default_ratio);
 
-/// The specification's sizes, without validation. They live in core/ because the case's validity is
-/// defined on them (spec §3.3 raises when the SWA pool cannot hold one request), and validate() is shared
-/// by both sides; reference::kvcache::pool_sizing is validate() + this. The device side computes its own
-/// (device/kvcache/pool_sizing_kernel.h).
-PoolSizes pool_sizes_unvalidated(const PoolSizingCase& c);
-
-/// Throws Error naming the field: negative memory, no SWA layer, non-positive bytes, page < 1, ratio < 0,
-/// and `case.sliding_window` when sliding_window > 0 and sliding_window + page_size >= the SWA pool's tokens
-/// (spec §3.3: "SWA pool cannot hold even one request").
+/// Throws Error naming the field: an integer outside its IntRange, ratio outside [0, 1], and
+/// `case.sliding_window` when sliding_window + page_size >= the SWA pool's tokens (spec §3.3).
 void validate(const PoolSizingCase& c);
 
 }  // namespace lockstep

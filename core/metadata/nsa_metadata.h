@@ -27,11 +27,12 @@
 #include <cstdint>
 
 #include "core/fields.h"
+#include "core/kernel_enums.h"
 #include "core/tensor.h"
 
 namespace lockstep {
 
-enum class NsaMode : int { decode = 0, target_verify = 1, draft_extend = 2 };
+// NsaMode: core/kernel_enums.h (the kernel reads it).
 template <>
 struct EnumNames<NsaMode> {
   static constexpr std::array<const char*, 3> names{"decode", "target_verify", "draft_extend"};

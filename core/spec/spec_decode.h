@@ -19,13 +19,12 @@
 #include <vector>
 
 #include "core/fields.h"
+#include "core/kernel_enums.h"
 #include "core/tensor.h"
 
 namespace lockstep {
 
-/// Which result-processing path the scheduler follows (spec §5.2 / §5.3); `plain` is
-/// non-speculative decode (one target token per step), the greedy baseline.
-enum class SpecPath : int { plain = 0, v1 = 1, v2 = 2 };
+// SpecPath, SpecFinishReason, kSpecSkip and kSpecAbort: core/kernel_enums.h (the verify kernel reads them).
 template <>
 struct EnumNames<SpecPath> {
   static constexpr std::array<const char*, 3> names{"plain", "v1", "v2"};
@@ -129,15 +128,10 @@ void validate(const SpecDecodeCase& c);
 
 // ---- the verify interface (one decode step of one batch) -------------------------------------
 
-enum class SpecFinishReason : int { none = 0, length = 1, matched_token = 2, abort = 3 };
 template <>
 struct EnumNames<SpecFinishReason> {
   static constexpr std::array<const char*, 4> names{"none", "length", "matched_token", "abort"};
 };
-
-/// Per-request flags of SpecVerifyInputs::flags.
-constexpr int32_t kSpecSkip = 1;     ///< finished or retracted before this step: nothing settles (v2)
-constexpr int32_t kSpecAbort = 2;    ///< to_finish = abort is set
 
 /// What the target forward produced and the scheduler knows, for a batch of bs requests.
 struct SpecVerifyInputs {
@@ -169,6 +163,25 @@ struct SpecVerifyResult {
   std::vector<int32_t> finish_reason;  ///< (bs) SpecFinishReason set by this step (none = unchanged)
   std::vector<int64_t> finished_len;   ///< (bs) -1 = unset
   bool leaves_verify_input = false;    ///< spec_info stays the verify input after the step (a bug)
+
+  /// Every field, in the order a lockstep diff reports the first difference (first_state_difference).
+  template <class V>
+  void fields(V& v) {
+    v("accept_index", accept_index);
+    v("accept_length", accept_length);
+    v("drafts_accepted", drafts_accepted);
+    v("predict", predict);
+    v("num_tokens", num_tokens);
+    v("tokens", tokens);
+    v("committed_delta", committed_delta);
+    v("verify_delta", verify_delta);
+    v("correct_delta", correct_delta);
+    v("freed_slots", freed_slots);
+    v("allocated_to_committed", allocated_to_committed);
+    v("finish_reason", finish_reason);
+    v("finished_len", finished_len);
+    v("leaves_verify_input", leaves_verify_input, DiffLabel{"spec_info after verify"});
+  }
 };
 
 /// Allocates every vector of `r` at its size for (bs, N), zero / -1 filled as documented.

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/oob_reads.h"
 #include "device/attention/ragged_paged_attention_kernel.h"
 #include "device/core/launch.h"
 
@@ -13,11 +14,11 @@ namespace {
 constexpr int kOobCapacity = 4096;
 
 template <class T, class O>
-RpaDeviceResult run(const RpaCase& c, const Options& opt) {
+RpaOutputs run(const RpaCase& c, const Options& opt) {
   const RpaBlockedMetadata meta = rpa_blocked_metadata(c);
-  RpaDeviceResult result;
-  result.outputs.out = Tensor(dtype_of<O>(), {c.num_tokens(), c.num_q_heads, c.head_dim});
-  result.outputs.kv_cache = c.kv_cache;
+  RpaOutputs result;
+  result.out = Tensor(dtype_of<O>(), {c.num_tokens(), c.num_q_heads, c.head_dim});
+  result.kv_cache = c.kv_cache;
   std::vector<OobRead> oob(kOobCapacity);
   int oob_count = 0;
   const PagedKv kv{c.page_indices.data<int32_t>(), static_cast<int32_t>(c.kv_cache.dim(0)),
@@ -28,8 +29,8 @@ RpaDeviceResult run(const RpaCase& c, const Options& opt) {
   a.k = c.k.data<T>();
   a.v = c.v.data<T>();
   a.kv_cache = c.kv_cache.data<T>();
-  a.out = result.outputs.out.data<O>();
-  a.cache_out = result.outputs.kv_cache.data<T>();
+  a.out = result.out.data<O>();
+  a.cache_out = result.kv_cache.data<T>();
   a.kv_lens = c.kv_lens.data<int32_t>();
   a.cu_q_lens = c.cu_q_lens.data<int32_t>();
   a.cu_kv_lens = c.cu_kv_lens.data<int32_t>();
@@ -74,7 +75,9 @@ RpaDeviceResult run(const RpaCase& c, const Options& opt) {
     auto [it, inserted] = unique.try_emplace({oob[i].seq, oob[i].slot}, oob[i]);
     if (!inserted) it->second.token = std::min(it->second.token, oob[i].token);
   }
-  for (auto& [key, rec] : unique) result.oob.push_back(rec);
+  std::vector<OobRead> reads;
+  for (auto& [key, rec] : unique) reads.push_back(rec);
+  result.oob_reads = oob_tensor(reads);
   result.oob_dropped = std::max(0, oob_count - kOobCapacity);
   return result;
 }
@@ -109,7 +112,7 @@ RpaBlockedMetadata rpa_blocked_metadata(const RpaCase& c) {
   return meta;
 }
 
-RpaDeviceResult ragged_paged_attention(const RpaCase& c, const Options& options) {
+RpaOutputs ragged_paged_attention(const RpaCase& c, const Options& options) {
   validate(c);
   switch (c.dtype) {
     case DType::f32: return run<float, float>(c, options);

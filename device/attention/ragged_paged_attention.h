@@ -22,12 +22,8 @@ struct RpaBlockedMetadata {
 
 RpaBlockedMetadata rpa_blocked_metadata(const RpaCase& c);
 
-struct RpaDeviceResult {
-  RpaOutputs outputs;
-  std::vector<OobRead> oob;  ///< deduplicated by (seq, slot), first token kept; sorted by (seq, slot)
-  int64_t oob_dropped = 0;   ///< records lost to the log's capacity
-};
-
-RpaDeviceResult ragged_paged_attention(const RpaCase& c, const Options& options = {});
+/// The outputs with `oob_reads` deduplicated by (seq, slot), first token kept, sorted by (seq, slot), and
+/// `oob_dropped` the records lost to the log's capacity.
+RpaOutputs ragged_paged_attention(const RpaCase& c, const Options& options = {});
 
 }  // namespace lockstep::device

@@ -14,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "device/attention/mask.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -24,6 +25,18 @@ enum RpaFault : int {
   kRpaFaultSegmentMaskOrForAnd = 2,   ///< segment allow = (rs <= p) OR (p <= q_pos)
   kRpaFaultReadPastKvLen = 3,         ///< page-table entries walked up to the sequence's capacity
   kRpaFaultOutputRoundTowardZero = 4, ///< bf16/f16 output cast rounds toward zero instead of to nearest-even
+};
+
+inline constexpr Fault kRpaFaults[] = {
+    {"segment_block_off_by_one", kRpaFaultSegmentBlockOffByOne,
+     "seed 000: row segment starts read from the neighbouring query block of the pre-scattered layout"},
+    {"segment_mask_or_for_and", kRpaFaultSegmentMaskOrForAnd,
+     "seed 000/001: segment allow-mask combined with OR instead of AND (rs <= p || p <= q_pos)"},
+    {"read_past_kv_len", kRpaFaultReadPastKvLen,
+     "seed 004: the kernel walks page-table entries past kv_len (stale trailing entries)"},
+    {"output_round_toward_zero", kRpaFaultOutputRoundTowardZero,
+     "bf16/f16 output cast rounds toward zero instead of to nearest-even (within one ulp: only the exact "
+     "rounding check sees it)"},
 };
 
 /// Fault kRpaFaultOutputRoundTowardZero: the storage cast rounding toward zero (at most one ulp off the
@@ -156,7 +169,7 @@ LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64
     m[r] = -INFINITY;
     l[r] = 0.f;
   }
-  if (P.mode == kMaskSegment) {
+  if (P.mode == kernel_id(MaskMode::segment)) {
     int32_t src = qb;
     if (P.fault == kRpaFaultSegmentBlockOffByOne) src = qb + 1 < P.num_blocks ? qb + 1 : qb - 1 >= 0 ? qb - 1 : qb;
     LS_FOR_THREADS(ctx, j, ntok) { seg[j] = P.seg_starts_blocked[int64_t{src} * BQ + j]; }
@@ -170,11 +183,11 @@ LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64
     lo = prefix + row0 - P.sliding_window + 1;
     if (lo < 0) lo = 0;
   }
-  int32_t hi = P.mode == kMaskDense ? kv_len : prefix + row0 + ntok;
+  int32_t hi = P.mode == kernel_id(MaskMode::dense) ? kv_len : prefix + row0 + ntok;
   int32_t walk_hi = hi;  // positions whose page-table entries are walked
   if (P.fault == kRpaFaultReadPastKvLen) walk_hi = P.cu_kv_lens[seq + 1] - P.cu_kv_lens[seq];
-  const int32_t pe = P.mode == kMaskSegment ? P.prefix_end[seq] : 0;
-  const int32_t* mask_rows = P.mode == kMaskDense ? P.custom_mask + P.mask_offsets[seq] : nullptr;
+  const int32_t pe = P.mode == kernel_id(MaskMode::segment) ? P.prefix_end[seq] : 0;
+  const int32_t* mask_rows = P.mode == kernel_id(MaskMode::dense) ? P.custom_mask + P.mask_offsets[seq] : nullptr;
 
   for (int32_t base = lo / BKV * BKV; base < walk_hi; base += BKV) {
     LS_FOR_THREADS(ctx, j, BKV) {
@@ -205,7 +218,7 @@ LS_HD inline void rpa_block(const RpaParams<T, O>& P, const BlockCtx& ctx, int64
     LS_FOR_THREADS(ctx, r, R) {
       const int32_t jr = static_cast<int32_t>(r) / G;
       const int32_t q_pos = prefix + row0 + jr;
-      const int32_t rs = P.mode == kMaskSegment ? seg[jr] : 0;
+      const int32_t rs = P.mode == kernel_id(MaskMode::segment) ? seg[jr] : 0;
       const int32_t* mrow = mask_rows ? mask_rows + int64_t{row0 + jr} * kv_len : nullptr;
       float* s_row = S + r * BKV;
       float tile_max = -INFINITY;

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "device/core/fault.h"
+
 namespace lockstep::device {
 
 struct FaultInfo {
@@ -14,7 +16,8 @@ struct FaultInfo {
   const char* description;
 };
 
-/// Every fault of every op.
+/// Every fault of every registered op, in registry order. Built from the registry's rows (oracle/registry.cpp
+/// defines these two functions: the registry is the one place that knows every op).
 const std::vector<FaultInfo>& all_faults();
 
 /// The op's fault id for `name` ("" or "none" = 0); throws Error naming `--fault` when the fault does

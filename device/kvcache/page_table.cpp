@@ -84,4 +84,18 @@ KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32
   return r;
 }
 
+PageTableDumpOutputs page_table(const PageTableDumpCase& c, const Options& options) {
+  const PageTableDumpInput in = page_table_dump_input(c);
+  const KvTableResult r = walk_page_tables(in.tables, in.cache_seqlens, in.q_lens, in.window, options);
+  const int64_t cells = in.tables.batch * in.tables.cols;
+  std::vector<int32_t> flat;
+  for (const OobRead& o : r.reads) {
+    const bool swa = o.slot >= cells;
+    const int64_t cell = swa ? o.slot - cells : o.slot;
+    flat.insert(flat.end(), {swa ? 1 : 0, static_cast<int32_t>(cell / in.tables.cols),
+                             static_cast<int32_t>(cell % in.tables.cols), o.page, o.page == 0 ? 1 : 0});
+  }
+  return {Tensor::from<int32_t>({static_cast<int64_t>(flat.size() / 5), 5}, flat)};
+}
+
 }  // namespace lockstep::device

@@ -7,6 +7,7 @@
 #include "core/oob.h"
 #include "device/core/options.h"
 #include "core/kvcache/page_table.h"
+#include "core/kvcache/page_table_dump.h"
 
 namespace lockstep::device {
 
@@ -25,5 +26,9 @@ KvTableResult build_page_tables(const PageTableInput& in, const ReadWindow& w, c
 /// `q_lens` may be empty (1 each). Only kKvFaultStaleTrailingEntriesRead changes what is read.
 KvTableResult walk_page_tables(const PageTables& tables, const std::vector<int32_t>& cache_seqlens,
                                const std::vector<int32_t>& q_lens, const ReadWindow& w, const Options& options);
+
+/// The `page_table` op on a page-table dump: the read walk's records as PageTableDumpOutputs rows (SWA slots
+/// follow the full table's; page 0 is unallocated-or-evicted, anything else out of range).
+PageTableDumpOutputs page_table(const PageTableDumpCase& c, const Options& options = {});
 
 }  // namespace lockstep::device

@@ -12,6 +12,7 @@
 /// (0 = reserved/unallocated/evicted; num_pages 0 = no upper bound) and never dereferences it. Integer only, exact.
 #include <cstdint>
 
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -28,6 +29,23 @@ enum KvTableFault : int {
 /// the kernel without a fault.
 enum KvTraceFault : int {
   kKvTraceFaultDecodePartialAllocLeak = 4,  ///< after the KvTableFault ids 1..3
+};
+
+inline constexpr Fault kKvTraceFaults[] = {
+    {"stale_trailing_entries_read", kKvFaultStaleTrailingEntriesRead,
+     "seed 004 root cause: trailing req_to_token entries of short rows (up to max_seq_len_k) translated and read"},
+    {"swa_state_not_swapped", kKvFaultSwaStateNotSwapped,
+     "seed 004 Patch E: SWA layers read full-pool page indices (backend SWA state not swapped with the pool)"},
+    {"clamp_page_index", kKvFaultClampPageIndex,
+     "seed 004 PR #5 (reverted): SWA state not swapped, page indices clamped into range: no OOB, wrong pages read"},
+    {"decode_partial_alloc_leak", kKvTraceFaultDecodePartialAllocLeak,
+     "seed 004 / spec 4.2: full decode allocation kept when the SWA allocation fails"},
+};
+
+/// `page_table` (a page-table dump through the same read walk).
+inline constexpr Fault kPageTableFaults[] = {
+    {"stale_trailing_entries_read", kKvFaultStaleTrailingEntriesRead,
+     "seed 004 root cause on a page-table dump: the read walk covers every column, not ceil(L/page)"},
 };
 
 struct KvTableParams {

@@ -15,6 +15,8 @@
 /// Shared memory: two buffers of [cu_qo | cu_nsa | cu_kv], each i32 (bs+1).
 #include <cstdint>
 
+#include "core/kernel_enums.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -24,6 +26,15 @@ enum NsaFault : int {
   kNsaFaultArangeOffByOne = 1,    ///< expanded lengths start at kv - qo instead of kv - qo + 1
   kNsaFaultMissingTopkClamp = 2,  ///< nsa_cache_seqlens not clamped to topk
   kNsaFaultSearchBoundary = 3,    ///< a token at a request boundary is attributed to the previous request
+};
+
+inline constexpr Fault kNsaFaults[] = {
+    {"nsa_arange_off_by_one", kNsaFaultArangeOffByOne,
+     "seed 003: seqlens_expanded = arange(kv - qo, kv) instead of arange(kv - qo + 1, kv + 1)"},
+    {"nsa_missing_topk_clamp", kNsaFaultMissingTopkClamp,
+     "seed 003: nsa_cache_seqlens not clamped to topk (and its prefix sum with it)"},
+    {"nsa_request_search_boundary", kNsaFaultSearchBoundary,
+     "seed 003: the binary search attributes a token at a request boundary to the previous request"},
 };
 
 struct NsaParams {
@@ -40,7 +51,7 @@ struct NsaParams {
   int32_t* page_table_1;       // (max_tokens, W)
   int32_t* real_page_table;    // (max_tokens, Wr)
   int32_t bs, W, Wr, page_size, max_tokens, block_tokens;
-  int32_t mode;          // NsaMode: 0 decode, 1 target_verify, 2 draft_extend
+  int32_t mode;          // kernel_id(NsaMode)
   int32_t draft_tokens;  // D
   int32_t topk;
   int32_t fault;
@@ -71,10 +82,11 @@ LS_HD inline int64_t nsa_num_blocks(int32_t max_tokens, int32_t block_tokens) {
 }
 
 LS_HD inline int32_t nsa_qo(const NsaParams& P, int32_t r) {
-  return P.mode == 0 ? 1 : P.mode == 1 ? P.draft_tokens : P.extend_lens[r];
+  if (P.mode == kernel_id(NsaMode::decode)) return 1;
+  return P.mode == kernel_id(NsaMode::target_verify) ? P.draft_tokens : P.extend_lens[r];
 }
 LS_HD inline int32_t nsa_kv(const NsaParams& P, int32_t r) {
-  return P.seq_lens[r] + (P.mode == 1 ? P.draft_tokens : 0);
+  return P.seq_lens[r] + (P.mode == kernel_id(NsaMode::target_verify) ? P.draft_tokens : 0);
 }
 /// First expanded length of a request: the number of keys its first query token may see.
 LS_HD inline int64_t nsa_first_len(const NsaParams& P, int32_t qo, int32_t kv) {

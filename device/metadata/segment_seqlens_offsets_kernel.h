@@ -10,6 +10,7 @@
 /// All integer arithmetic; outputs are exact. Scratch (rl, row/col ids) lives in global memory.
 #include <cstdint>
 
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -18,6 +19,14 @@ enum SegmentFault : int {
   kSegFaultNone = 0,
   kSegFaultPositionsNotBroadcast = 1,  ///< batched ids paired elementwise with unbatched positions
   kSegFaultEmptyExtraShape = 2,        ///< slice count from the positions' (empty) extra shape
+};
+
+inline constexpr Fault kSegmentFaults[] = {
+    {"positions_not_broadcast", kSegFaultPositionsNotBroadcast,
+     "seed 002: ids with extra batch dims paired elementwise with unbatched positions (reads past them as 0)"},
+    {"empty_extra_shape", kSegFaultEmptyExtraShape,
+     "seed 002: the extra-dim product taken from the side with no extra dims (empty product 1): only the "
+     "first slice is computed"},
 };
 
 struct SegmentParams {

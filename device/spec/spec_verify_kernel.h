@@ -15,6 +15,8 @@
 #include <cstdint>
 
 #include "core/config.h"
+#include "core/kernel_enums.h"
+#include "device/core/fault.h"
 #include "device/core/portability.h"
 
 namespace lockstep::device {
@@ -25,14 +27,26 @@ constexpr int kSpecFaultFlatAcceptTokens = 3;
 constexpr int kSpecFaultEosBeforeLength = 4;
 constexpr int kSpecFaultBonusNotCounted = 5;
 
-constexpr int32_t kSpecPathV1 = 1;
-constexpr int32_t kSpecPathV2 = 2;
-constexpr int32_t kSpecFlagSkip = 1;   // = kSpecSkip (core/spec/spec_decode.h)
-constexpr int32_t kSpecFlagAbort = 2;  // = kSpecAbort
-constexpr int32_t kSpecReasonLength = 1, kSpecReasonMatched = 2, kSpecReasonAbort = 3;
+inline constexpr Fault kSpecDecodeFaults[] = {
+    {"v1_verify_under_v2_scheduler", kSpecFaultV1VerifyUnderV2,
+     "seed 004: v2 scheduler over v1's verify: both layers do the bookkeeping (output_ids, kv_committed_len, "
+     "spec_verify_ct twice; KV leaks)"},
+    {"zero_accept_leaves_verify_input", kSpecFaultZeroAcceptLeavesVerify,
+     "seed 004: all drafts rejected and no request surviving leaves the verify input in spec_info"},
+    {"flat_accept_tokens_as_per_request", kSpecFaultFlatAcceptTokens,
+     "seed 004: v1's flat [total_accepted] accept tokens read with v2's [bs * N] stride"},
+    {"eos_before_length", kSpecFaultEosBeforeLength,
+     "spec 5.4: update_finish_state checks stop tokens before max_new_tokens (order reversed)"},
+    {"bonus_not_counted", kSpecFaultBonusNotCounted, "spec 5.1: v2 accept_lens without the +1 bonus token"},
+};
+
+// Path, finish reasons and flags: SpecPath, SpecFinishReason, kSpecSkip / kSpecAbort (core/kernel_enums.h).
+// The launcher's names for the two paths the kernel runs.
+constexpr int32_t kSpecPathV1 = kernel_id(SpecPath::v1);
+constexpr int32_t kSpecPathV2 = kernel_id(SpecPath::v2);
 
 struct SpecVerifyParams {
-  int32_t bs = 0, n = 1, path = kSpecPathV2, fault = 0;
+  int32_t bs = 0, n = 1, path = kSpecPathV2, fault = 0;  // path: kernel_id(SpecPath)
   const int64_t* candidates = nullptr;
   const int64_t* target_predict = nullptr;
   const int64_t* output_len = nullptr;
@@ -89,28 +103,28 @@ struct SpecVerifyParams {
 /// Upstream order: abort, LENGTH, then the stop/eos scan (the eos_before_length fault swaps the last two).
 LS_HD inline void spec_finish_check(const SpecVerifyParams& p, int32_t b, int64_t len, const int64_t* toks,
                                     int32_t count, int32_t& reason, int64_t& finished_len) {
-  reason = 0;
+  reason = kernel_id(SpecFinishReason::none);
   finished_len = -1;
-  if (p.flags[b] & kSpecFlagAbort) {
-    reason = kSpecReasonAbort;
+  if (p.flags[b] & kSpecAbort) {
+    reason = kernel_id(SpecFinishReason::abort);
     return;
   }
   const bool length_hit = len >= p.max_new_tokens[b];
   if (length_hit && p.fault != kSpecFaultEosBeforeLength) {
-    reason = kSpecReasonLength;
+    reason = kernel_id(SpecFinishReason::length);
     finished_len = p.max_new_tokens[b];
     return;
   }
   for (int32_t i = 0; i < count; ++i) {
     const int64_t t = toks[i];
     if ((p.stop_token[b] >= 0 && t == p.stop_token[b]) || (p.eos_token[b] >= 0 && t == p.eos_token[b])) {
-      reason = kSpecReasonMatched;
+      reason = kernel_id(SpecFinishReason::matched_token);
       finished_len = len - count + i + 1;
       return;
     }
   }
   if (length_hit) {
-    reason = kSpecReasonLength;
+    reason = kernel_id(SpecFinishReason::length);
     finished_len = p.max_new_tokens[b];
   }
 }
@@ -144,14 +158,14 @@ LS_HD inline void spec_flat_tokens_item(const SpecVerifyParams& p, int32_t b) {
 LS_HD inline void spec_v1_item(const SpecVerifyParams& p, int32_t b, int32_t base) {
   const int32_t n = p.n;
   int64_t* toks = p.tokens + static_cast<int64_t>(b) * 2 * n + base;
-  int32_t appended = 0, reason = 0;
+  int32_t appended = 0, reason = kernel_id(SpecFinishReason::none);
   int64_t flen = -1;
   for (int32_t j = 0; j < n; ++j) {
     const int32_t idx = p.accept_index[b * n + j];
     if (idx == -1) break;
     toks[appended++] = p.predict[idx];
     spec_finish_check(p, b, p.output_len[b] + base + appended, toks + appended - 1, 1, reason, flen);
-    if (reason != 0) {
+    if (reason != kernel_id(SpecFinishReason::none)) {
       for (int32_t k = j + 1; k < n; ++k) p.accept_index[b * n + k] = -1;
       break;
     }
@@ -177,7 +191,7 @@ LS_HD inline void spec_v2_item(const SpecVerifyParams& p, int32_t b) {
     base = p.num_tokens[b];
   }
   p.accept_length[b] = accept_lens;
-  if ((p.flags[b] & kSpecFlagSkip) || p.finish_reason[b] != 0) return;
+  if ((p.flags[b] & kSpecSkip) || p.finish_reason[b] != kernel_id(SpecFinishReason::none)) return;
   const int64_t* src = p.fault == kSpecFaultFlatAcceptTokens ? p.flat_tokens : p.predict;
   int64_t* toks = p.tokens + static_cast<int64_t>(b) * 2 * n + base;
   for (int32_t j = 0; j < accept_lens; ++j) toks[j] = src[b * n + j];
@@ -185,7 +199,7 @@ LS_HD inline void spec_v2_item(const SpecVerifyParams& p, int32_t b) {
   p.committed_delta[b] += accept_lens;
   p.verify_delta[b] += 1;
   p.correct_delta[b] += accept_lens - 1;
-  int32_t reason = 0;
+  int32_t reason = kernel_id(SpecFinishReason::none);
   int64_t flen = -1;
   spec_finish_check(p, b, p.output_len[b] + base + accept_lens, toks, accept_lens, reason, flen);
   p.finish_reason[b] = reason;
@@ -199,7 +213,7 @@ LS_HD inline void spec_verify_block(const SpecVerifyParams& p, const BlockCtx& c
   LS_FOR_THREADS(ctx, b, p.bs) spec_flat_tokens_item(p, static_cast<int32_t>(b));
   ctx.sync();
   LS_FOR_THREADS(ctx, b, p.bs) {
-    if (p.path == kSpecPathV1) spec_v1_item(p, static_cast<int32_t>(b), 0);
+    if (p.path == kernel_id(SpecPath::v1)) spec_v1_item(p, static_cast<int32_t>(b), 0);
     else spec_v2_item(p, static_cast<int32_t>(b));
   }
 }

@@ -36,6 +36,9 @@ void load_and_validate(const Record& r) {
   }
 }
 
+// The file kinds the ops register (this target links no op): a page-table dump is read like lockstep's.
+const h5::RegisterFileKind kPageTableDumpKind({kPageTableDumpFileKind, "page_table"});
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -21,198 +21,158 @@ constexpr size_t kMaxFailureLines = 24;
 
 using reference::spec::SpecScheduler;
 
+/// First difference between two lists of described states (requests, batches): the count, then
+/// "{each} {i} " + first_state_difference of the first differing element ("" when equal).
 template <class T>
-std::string first_vector_diff(const char* name, const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return fmt::format("{}: size {} vs {}", name, a.size(), b.size());
+std::string first_element_diff(const char* what, const char* each, const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return fmt::format("{}: reference {}, device {}", what, a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return fmt::format("{}[{}]: reference {}, device {}", name, i, a[i], b[i]);
+    if (std::string d = first_state_difference(a[i], b[i]); !d.empty()) return fmt::format("{} {} {}", each, i, d);
   return "";
 }
 
-/// First difference between the step's verify results ("" when equal).
-std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) {
-  for (std::string s : {first_vector_diff("accept_index", r.accept_index, d.accept_index),
-                        first_vector_diff("accept_length", r.accept_length, d.accept_length),
-                        first_vector_diff("drafts_accepted", r.drafts_accepted, d.drafts_accepted),
-                        first_vector_diff("predict", r.predict, d.predict),
-                        first_vector_diff("num_tokens", r.num_tokens, d.num_tokens),
-                        first_vector_diff("tokens", r.tokens, d.tokens),
-                        first_vector_diff("committed_delta", r.committed_delta, d.committed_delta),
-                        first_vector_diff("verify_delta", r.verify_delta, d.verify_delta),
-                        first_vector_diff("correct_delta", r.correct_delta, d.correct_delta),
-                        first_vector_diff("freed_slots", r.freed_slots, d.freed_slots),
-                        first_vector_diff("finish_reason", r.finish_reason, d.finish_reason),
-                        first_vector_diff("finished_len", r.finished_len, d.finished_len)})
-    if (!s.empty()) return s;
-  if (r.leaves_verify_input != d.leaves_verify_input) return "spec_info after verify";
-  return "";
-}
+/// First difference between the step's verify results ("" when equal): SpecVerifyResult::fields.
+std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) { return first_state_difference(r, d); }
 
-/// First difference between the two scheduler states ("" when equal).
+/// First difference between the two scheduler states ("" when equal): requests (Req::fields), then
+/// batches (Batch::fields), then the pool.
 std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
-  if (ref.reqs().size() != dev.reqs().size())
-    return fmt::format("requests: reference {}, device {}", ref.reqs().size(), dev.reqs().size());
-  for (size_t i = 0; i < ref.reqs().size(); ++i) {
-    const reference::spec::Req& a = ref.reqs()[i];
-    const reference::spec::Req& b = dev.reqs()[i];
-    auto f = [&](const char* field, auto x, auto y) {
-      return x == y ? std::string() : fmt::format("req {} {}: reference {}, device {}", i, field, x, y);
-    };
-    for (std::string s : {first_vector_diff("output_ids", a.output_ids, b.output_ids),
-                          f("kv_committed_len", a.kv_committed_len, b.kv_committed_len),
-                          f("kv_allocated_len", a.kv_allocated_len, b.kv_allocated_len),
-                          f("spec_verify_ct", a.spec_verify_ct, b.spec_verify_ct),
-                          f("spec_num_correct_drafts", a.spec_num_correct_drafts, b.spec_num_correct_drafts),
-                          f("finished_reason", enum_name(a.finished_reason), enum_name(b.finished_reason)),
-                          f("finished_len", a.finished_len, b.finished_len), f("is_retracted", a.is_retracted, b.is_retracted),
-                          f("req_pool_idx", a.req_pool_idx, b.req_pool_idx)})
-      if (!s.empty()) return s.rfind("req ", 0) == 0 ? s : fmt::format("req {} {}", i, s);
-  }
-  if (ref.batches().size() != dev.batches().size())
-    return fmt::format("batches: reference {}, device {}", ref.batches().size(), dev.batches().size());
-  for (size_t i = 0; i < ref.batches().size(); ++i) {
-    const auto& a = ref.batches()[i];
-    const auto& b = dev.batches()[i];
-    for (std::string s : {first_vector_diff("reqs", a.reqs, b.reqs), first_vector_diff("seq_lens", a.seq_lens, b.seq_lens),
-                          first_vector_diff("req_pool_indices", a.req_pool_indices, b.req_pool_indices)})
-      if (!s.empty()) return fmt::format("batch {} {}", i, s);
-    if (a.spec_info != b.spec_info)
-      return fmt::format("batch {} spec_info: reference {}, device {}", i, reference::spec::spec_info_name(a.spec_info),
-                         reference::spec::spec_info_name(b.spec_info));
-  }
+  for (std::string s : {first_element_diff("requests", "req", ref.reqs(), dev.reqs()),
+                        first_element_diff("batches", "batch", ref.batches(), dev.batches())})
+    if (!s.empty()) return s;
   if (ref.pool_counters().available != dev.pool_counters().available)
     return fmt::format("pool available: reference {}, device {}", ref.pool_counters().available,
                        dev.pool_counters().available);
   return "";
 }
 
-class SpecDecodeOp final : public TypedOp<SpecDecodeCase> {
- public:
-  std::string name() const override { return kName; }
-  std::string summary() const override {
-    return "speculative-decoding scheduler (topk=1 chains, greedy verify, v1/v2 bookkeeping, merge/filter/abort/"
-           "retract) under stateful command-sequence fuzzing";
-  }
-  rc::Gen<SpecDecodeCase> typed_generator() const override { return fuzz::gen_spec_case(); }
+}  // namespace
 
-  std::vector<Region<SpecDecodeCase>> typed_regions() const override {
-    using C = const SpecDecodeCase&;
-    auto has = [](SpecCommandKind kind) {
-      return [kind](C c) {
-        for (int64_t i = 0; i < c.num_commands(); ++i)
-          if (c.command(i).kind == kind) return true;
-        return false;
-      };
+std::vector<Region<SpecDecodeCase>> spec_decode_regions() {
+  using C = const SpecDecodeCase&;
+  auto has = [](SpecCommandKind kind) {
+    return [kind](C c) {
+      for (int64_t i = 0; i < c.num_commands(); ++i)
+        if (c.command(i).kind == kind) return true;
+      return false;
     };
-    auto has_pattern = [](SpecAcceptPattern p) {
-      return [p](C c) {
-        for (int64_t i = 0; i < c.num_commands(); ++i) {
-          const SpecCommand cmd = c.command(i);
-          if (cmd.kind == SpecCommandKind::decode && cmd.b == static_cast<int64_t>(p)) return true;
-        }
-        return false;
-      };
+  };
+  auto has_pattern = [](SpecAcceptPattern p) {
+    return [p](C c) {
+      for (int64_t i = 0; i < c.num_commands(); ++i) {
+        const SpecCommand cmd = c.command(i);
+        if (cmd.kind == SpecCommandKind::decode && cmd.b == static_cast<int64_t>(p)) return true;
+      }
+      return false;
     };
-    auto stat_positive = [](const char* name) {
-      return [name](C, const Report& r) { return report_stat(r, name) > 0; };
-    };
-    return Regions<SpecDecodeCase>()
-        .values("path", {"plain", "v1", "v2"}, [](C c) { return std::string(enum_name(c.path)); })
-        .values("draft_tokens", {"1", "2-5", "6-8"},
-                [](C c) { return c.num_draft_tokens == 1 ? "1" : c.num_draft_tokens <= 5 ? "2-5" : "6-8"; })
-        .values("eos", {"none", "set"}, [](C c) { return c.eos_token_id < 0 ? "none" : "set"; })
-        .values("pool", {"small", "4096"}, [](C c) { return c.pool_size < 4096 ? "small" : "4096"; })
-        .when("command=merge", has(SpecCommandKind::merge))
-        .when("command=filter", has(SpecCommandKind::filter))
-        .when("command=abort", has(SpecCommandKind::abort))
-        .when("command=retract", has(SpecCommandKind::retract))
-        .when("accept_pattern=mixed", has_pattern(SpecAcceptPattern::mixed))
-        .when("accept_pattern=zero_all", has_pattern(SpecAcceptPattern::zero_all))
-        .when("accept_pattern=full_all", has_pattern(SpecAcceptPattern::full_all))
-        .when("accept_pattern=zero_one", has_pattern(SpecAcceptPattern::zero_one))
-        .when("edge=no_commands", [](C c) { return c.num_commands() == 0; })
-        .when_run("run=verify", stat_positive("verify_count"))
-        .when_run("run=zero_accept_verify", stat_positive("zero_accept_verifies"))
-        .when_run("run=zero_accept_step", stat_positive("zero_accept_steps"))
-        .when_run("run=length_over_stop", stat_positive("length_over_stop"))
-        .when_run("run=oom_skip", stat_positive("oom_skips"))
-        .build();
-  }
+  };
+  auto stat_positive = [](const char* name) {
+    return [name](C, const Report& r) { return report_stat(r, name) > 0; };
+  };
+  return Regions<SpecDecodeCase>()
+      .values("path", {"plain", "v1", "v2"}, [](C c) { return std::string(enum_name(c.path)); })
+      .values("draft_tokens", {"1", "2-5", "6-8"},
+              [](C c) { return c.num_draft_tokens == 1 ? "1" : c.num_draft_tokens <= 5 ? "2-5" : "6-8"; })
+      .values("eos", {"none", "set"}, [](C c) { return c.eos_token_id < 0 ? "none" : "set"; })
+      .values("pool", {"small", "4096"}, [](C c) { return c.pool_size < 4096 ? "small" : "4096"; })
+      .when("command=merge", has(SpecCommandKind::merge))
+      .when("command=filter", has(SpecCommandKind::filter))
+      .when("command=abort", has(SpecCommandKind::abort))
+      .when("command=retract", has(SpecCommandKind::retract))
+      .when("accept_pattern=mixed", has_pattern(SpecAcceptPattern::mixed))
+      .when("accept_pattern=zero_all", has_pattern(SpecAcceptPattern::zero_all))
+      .when("accept_pattern=full_all", has_pattern(SpecAcceptPattern::full_all))
+      .when("accept_pattern=zero_one", has_pattern(SpecAcceptPattern::zero_one))
+      .when("edge=no_commands", [](C c) { return c.num_commands() == 0; })
+      .when_run("run=verify", stat_positive("verify_count"))
+      .when_run("run=zero_accept_verify", stat_positive("zero_accept_verifies"))
+      .when_run("run=zero_accept_step", stat_positive("zero_accept_steps"))
+      .when_run("run=length_over_stop", stat_positive("length_over_stop"))
+      .when_run("run=oom_skip", stat_positive("oom_skips"))
+      .build();
+}
 
-  Record run_one_typed(const SpecDecodeCase& c, const std::string& which, const RunOptions& options) const override {
+
+namespace {
+SpecDecodeOutputs run_scheduler(const SpecDecodeCase& c, reference::spec::SpecVerifyFn verify) {
+  validate(c);
+  SpecScheduler s(c, std::move(verify));
+  for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
+  return s.outputs();
+}
+}  // namespace
+
+SpecDecodeOutputs spec_decode_reference(const SpecDecodeCase& c) {
+  return run_scheduler(c, [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); });
+}
+
+SpecDecodeOutputs spec_decode_device(const SpecDecodeCase& c, const device::Options& options) {
+  return run_scheduler(c, [options](const SpecVerifyInputs& in) { return device::spec_verify(in, options); });
+}
+
+LockstepResult spec_decode_lockstep(const SpecDecodeCase& c, const RunOptions& options) {
+  LockstepResult res;
+  Report& rep = res.report;
+  rep.op = kName;
+  rep.case_string = canonical_string(kName, c);
+  rep.backend = enum_name(options.backend);
+  rep.fault = options.fault;
+  try {
     validate(c);
-    SpecScheduler s(c, spec_verifier(which, options));
-    for (int64_t i = 0; i < c.num_commands(); ++i) s.apply(c.command(i), i);
-    return to_record(s.outputs());
-  }
-
-  LockstepResult run_typed(const SpecDecodeCase& c, const RunOptions& options) const override {
-    LockstepResult res;
-    Report& rep = res.report;
-    rep.op = kName;
-    rep.case_string = canonical_string(kName, c);
-    rep.backend = enum_name(options.backend);
-    rep.fault = options.fault;
-    try {
-      validate(c);
-    } catch (const Error& e) {
-      rep.error = std::string("invalid case: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
-    const SpecDecodeCase before = c;
-    SpecLockstep ls(c, options);
-    size_t dropped = 0;
-    try {
-      for (int64_t i = 0; i < c.num_commands(); ++i) {
-        for (const std::string& line : ls.step(c.command(i), i)) {
-          if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
-          else ++dropped;
-        }
-      }
-    } catch (const Error& e) {
-      rep.error = std::string("device: ") + e.what();
-      rep.fail(rep.error);
-      return res;
-    }
-    if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
-    const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
-    res.reference_outputs = to_record(ro);
-    res.device_outputs = to_record(dvo);
-    check_inputs_unmodified(rep, before, c);
-    for_each_field(ro, [&](const char* name, auto& f) {
-      using F = std::decay_t<decltype(f)>;
-      if constexpr (std::is_same_v<F, Tensor>) {
-        const auto* other = res.device_outputs.find(name);
-        compare_output(rep, name, f, std::get<Tensor>(*other), Tolerance{});
-      }
-    });
-    if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
-      std::string cmds;
-      for (int64_t i = 0; i < c.num_commands(); ++i) {
-        cmds += i ? " | " : "";
-        cmds += c.command(i).describe();
-      }
-      rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
-    }
-    const reference::spec::SpecStats& st = ls.reference().stats();
-    rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
-    rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
-    rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
-    rep.stats.emplace_back("accepted_drafts", static_cast<double>(st.accepted_drafts));
-    if (st.verifies > 0)
-      rep.stats.emplace_back("mean_accept_length",
-                             static_cast<double>(st.accepted_drafts + st.verifies) / static_cast<double>(st.verifies));
-    rep.stats.emplace_back("zero_accept_verifies", static_cast<double>(st.zero_accept_verifies));
-    rep.stats.emplace_back("zero_accept_steps", static_cast<double>(st.zero_accept_steps));
-    rep.stats.emplace_back("length_over_stop", static_cast<double>(st.length_over_stop));
-    rep.stats.emplace_back("oom_skips", static_cast<double>(st.oom_skips));
+  } catch (const Error& e) {
+    rep.error = std::string("invalid case: ") + e.what();
+    rep.fail(rep.error);
     return res;
   }
-
-};
-
-}  // namespace
+  const SpecDecodeCase before = c;
+  SpecLockstep ls(c, options);
+  size_t dropped = 0;
+  try {
+    for (int64_t i = 0; i < c.num_commands(); ++i) {
+      for (const std::string& line : ls.step(c.command(i), i)) {
+        if (rep.failures.size() < kMaxFailureLines) rep.fail(line);
+        else ++dropped;
+      }
+    }
+  } catch (const Error& e) {
+    rep.error = std::string("device: ") + e.what();
+    rep.fail(rep.error);
+    return res;
+  }
+  if (dropped > 0) rep.failures.push_back(fmt::format("({} more failure lines)", dropped));
+  const SpecDecodeOutputs ro = ls.reference().outputs(), dvo = ls.device().outputs();
+  res.reference_outputs = to_record(ro);
+  res.device_outputs = to_record(dvo);
+  check_inputs_unmodified(rep, before, c);
+  for_each_field(ro, [&](const char* name, auto& f) {
+    using F = std::decay_t<decltype(f)>;
+    if constexpr (std::is_same_v<F, Tensor>) {
+      const auto* other = res.device_outputs.find(name);
+      compare_output(rep, name, f, std::get<Tensor>(*other), Tolerance{});
+    }
+  });
+  if (!rep.passed && c.num_commands() <= 32) {  // make a shrunk failure readable on its own
+    std::string cmds;
+    for (int64_t i = 0; i < c.num_commands(); ++i) {
+      cmds += i ? " | " : "";
+      cmds += c.command(i).describe();
+    }
+    rep.failures.push_back(fmt::format("commands ({}): {}", c.num_commands(), cmds));
+  }
+  const reference::spec::SpecStats& st = ls.reference().stats();
+  rep.stats.emplace_back("commands", static_cast<double>(c.num_commands()));
+  rep.stats.emplace_back("decode_steps", static_cast<double>(st.decode_steps));
+  rep.stats.emplace_back("verify_count", static_cast<double>(st.verifies));
+  rep.stats.emplace_back("accepted_drafts", static_cast<double>(st.accepted_drafts));
+  if (st.verifies > 0)
+    rep.stats.emplace_back("mean_accept_length",
+                           static_cast<double>(st.accepted_drafts + st.verifies) / static_cast<double>(st.verifies));
+  rep.stats.emplace_back("zero_accept_verifies", static_cast<double>(st.zero_accept_verifies));
+  rep.stats.emplace_back("zero_accept_steps", static_cast<double>(st.zero_accept_steps));
+  rep.stats.emplace_back("length_over_stop", static_cast<double>(st.length_over_stop));
+  rep.stats.emplace_back("oom_skips", static_cast<double>(st.oom_skips));
+  return res;
+}
 
 reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options) {
   if (which == "reference") return [](const SpecVerifyInputs& in) { return reference::spec::spec_verify(in); };
@@ -246,7 +206,5 @@ std::vector<std::string> SpecLockstep::step(const SpecCommand& cmd, int64_t i) {
   }
   return out;
 }
-
-std::unique_ptr<Op> make_spec_decode_op() { return std::make_unique<SpecDecodeOp>(); }
 
 }  // namespace lockstep::oracle

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/spec/spec_decode.h"
+#include "device/core/options.h"
 #include "oracle/op.h"
 #include "reference/spec/scheduler.h"
 
@@ -31,5 +32,15 @@ class SpecLockstep {
 
 /// The verify function of one side ("reference" or "device") for `options`.
 reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options);
+
+/// The two sides of the spec_decode contract: the scheduler model with the reference verify, and with the
+/// device verify kernels (options.fault: a spec_decode fault id); each validates the case first.
+SpecDecodeOutputs spec_decode_reference(const SpecDecodeCase& c);
+SpecDecodeOutputs spec_decode_device(const SpecDecodeCase& c, const device::Options& options);
+
+/// Oracle hooks of spec_decode (its row: oracle/registry.cpp): coverage regions and the stateful lockstep
+/// run (SpecLockstep over every command: violations, invariants, first divergence; then the outputs).
+std::vector<Region<SpecDecodeCase>> spec_decode_regions();
+LockstepResult spec_decode_lockstep(const SpecDecodeCase& c, const RunOptions& options);
 
 }  // namespace lockstep::oracle

@@ -7,6 +7,7 @@
 #include <Eigen/Dense>
 
 #include "core/attention/softmax_error.h"
+#include "core/oob_reads.h"
 
 namespace lockstep::reference {
 namespace {
@@ -65,16 +66,16 @@ std::vector<uint8_t> rpa_allowed(const RpaCase& c, int64_t i) {
   return allowed;
 }
 
-RpaResult ragged_paged_attention(const RpaCase& c) {
+RpaOutputs ragged_paged_attention(const RpaCase& c) {
   validate(c);
   const int64_t T = c.num_tokens(), Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   const int64_t G = Hq / Hkv;
   std::map<std::pair<int32_t, int32_t>, OobRead> oob;
   PageLookup lookup{c, oob};
 
-  RpaResult result;
-  result.outputs.out = Tensor(c.dtype, {T, Hq, D});
-  result.outputs.kv_cache = c.kv_cache;
+  RpaOutputs result;
+  result.out = Tensor(c.dtype, {T, Hq, D});
+  result.kv_cache = c.kv_cache;
 
   for (int64_t i = 0; i < c.num_seqs; ++i) {
     const int64_t q_len = c.q_len(i), kv_len = c.kv_len(i), prefix = kv_len - q_len;
@@ -132,7 +133,7 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
           if (m > -INFINITY) {
             for (int64_t p = 0; p < kv_len; ++p) w(p) = std::exp(S(j, p) - m);  // exp(-inf) = 0
             w /= w.sum();
-            double A = 0, vmax = 0;  // softmax-argument error of the row, in output units (RpaResult)
+            double A = 0, vmax = 0;  // softmax-argument error of the row, in output units (RpaOutputs)
             for (int64_t p = 0; p < kv_len; ++p) {
               if (!allowed[j * kv_len + p]) continue;
               A += w(p) * std::expm1(softmax_argument_error(score_error[p], S(j, p), m) + 2 * kF32UnitRoundoff);
@@ -141,7 +142,7 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
             result.softmax_error = std::max(result.softmax_error, softmax_weight_error(A) * vmax);
           }
           Eigen::RowVectorXd o = w * V;  // (1, D)
-          for (int64_t d = 0; d < D; ++d) result.outputs.out.set(((q0 + j) * Hq + h) * D + d, o(d));
+          for (int64_t d = 0; d < D; ++d) result.out.set(((q0 + j) * Hq + h) * D + d, o(d));
         }
       }
     }
@@ -153,14 +154,16 @@ RpaResult ragged_paged_attention(const RpaCase& c) {
       if (row < 0) continue;
       const int64_t t = q0 + (p - prefix);
       for (int64_t g = 0; g < Hkv; ++g) {
-        std::memcpy(result.outputs.kv_cache.raw() + ((row * 2 * Hkv + 2 * g) * D) * esz,
+        std::memcpy(result.kv_cache.raw() + ((row * 2 * Hkv + 2 * g) * D) * esz,
                     c.k.raw() + ((t * Hkv + g) * D) * esz, D * esz);
-        std::memcpy(result.outputs.kv_cache.raw() + ((row * 2 * Hkv + 2 * g + 1) * D) * esz,
+        std::memcpy(result.kv_cache.raw() + ((row * 2 * Hkv + 2 * g + 1) * D) * esz,
                     c.v.raw() + ((t * Hkv + g) * D) * esz, D * esz);
       }
     }
   }
-  for (auto& [key, rec] : oob) result.oob.push_back(rec);
+  std::vector<OobRead> reads;
+  for (auto& [key, rec] : oob) reads.push_back(rec);
+  result.oob_reads = oob_tensor(reads);
   return result;
 }
 

@@ -11,28 +11,16 @@
 ///   - output rows past cu_q_lens[num_seqs] (token padding) are zero.
 ///   - the returned cache holds the new tokens' K/V at positions [kv_len - q_len, kv_len).
 /// Page reads go through a checked accessor: an out-of-range page index of a key some row needs (or of
-/// a new token's slot) is recorded in `oob` and that key reads as zero.
+/// a new token's slot) is recorded in `oob_reads` and that key reads as zero.
 #include <vector>
 
 #include "core/attention/ragged_paged_attention.h"
 
 namespace lockstep::reference {
 
-struct RpaResult {
-  RpaOutputs outputs;
-  std::vector<OobRead> oob;  ///< sorted by (seq, slot), one entry per bad page slot
-  /// Magnitudes the tolerance model needs (oracle/compare.h, attention_tolerance), over every (query row, head,
-  /// allowed key) of the case: logit_bound = max |sm_scale| * sum_d |q_d * k_d| (>= |score| before the soft
-  /// cap), value_bound = max |v_d| of the keys read. 0 when no key is allowed.
-  double logit_bound = 0;
-  double value_bound = 0;
-  /// max over (query row, head) of the bound on how far fp32 softmax-argument rounding can move the row's
-  /// output: softmax_weight_error(sum_p w_p expm1(e_p + 2u)) * max |v| of the row's allowed keys, with e_p
-  /// from core/attention/softmax_error.h and 2u for expf (oracle/compare.h, attention_tolerance).
-  double softmax_error = 0;
-};
-
-RpaResult ragged_paged_attention(const RpaCase& c);
+/// The outputs, `oob_reads` (one row per bad page slot, sorted by (seq, slot)) and the magnitudes the
+/// tolerance model needs (RpaOutputs::logit_bound, value_bound, softmax_error; oracle/compare.h).
+RpaOutputs ragged_paged_attention(const RpaCase& c);
 
 /// The allow-mask of one sequence as a (q_len, kv_len) 0/1 matrix (mode and sliding window applied),
 /// row-major. Used by tests to compare modes and by the OOB "read window" computation.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/oob_reads.h"
 #include "reference/attention/ragged_paged_attention.h"
 #include "reference/kvcache/paged_attention.h"
 
@@ -80,8 +81,9 @@ void replay_trace(const KvTraceCase& c, const PoolOptions& options,
   }
 }
 
-KvTraceResult kv_trace(const KvTraceCase& c) {
-  KvTraceResult r;
+KvTraceOutputs kv_trace(const KvTraceCase& c) {
+  KvTraceOutputs r;
+  std::vector<std::string> problems;
   std::vector<int32_t> full, swa;
   std::vector<int64_t> counters;
   std::vector<float> attention;
@@ -89,27 +91,31 @@ KvTraceResult kv_trace(const KvTraceCase& c) {
     try {
       m.check_invariant();
     } catch (const Error& e) {
-      r.problems.push_back(fmt::format("step {}: {}", i, e.what()));
+      problems.push_back(fmt::format("step {}: {}", i, e.what()));
     }
     append_counters(m.counters(), counters);
     const PageTableInput in = batch_input(m);
     const PageTables t = build_page_tables(in);
     for (const TableEntry& e : validate_page_tables(t, in.cache_seqlens, in.q_lens, read_window(m)))
-      r.problems.push_back(fmt::format("step {}: {}", i, describe(e)));
+      problems.push_back(fmt::format("step {}: {}", i, describe(e)));
     full.insert(full.end(), t.page_table.begin(), t.page_table.end());
     swa.insert(swa.end(), t.swa_page_table.begin(), t.swa_page_table.end());
+    for (int32_t L : in.cache_seqlens) r.max_kv_len = std::max<int64_t>(r.max_kv_len, L);
     for (const RpaCase& a : step_attention_cases(in, t, read_window(m), i)) {
-      const reference::RpaResult out = reference::ragged_paged_attention(a);
-      for (const OobRead& o : out.oob)
-        r.problems.push_back(fmt::format("step {}: attention read page_indices[{}] = {}", i, o.slot, o.page));
-      const auto v = out.outputs.out.span<float>();
+      const RpaOutputs out = reference::ragged_paged_attention(a);
+      for (const OobRead& o : oob_list(out.oob_reads))
+        problems.push_back(fmt::format("step {}: attention read page_indices[{}] = {}", i, o.slot, o.page));
+      const auto v = out.out.span<float>();
       attention.insert(attention.end(), v.begin(), v.end());
     }
   });
-  r.outputs.page_tables = Tensor::from<int32_t>({static_cast<int64_t>(full.size())}, full);
-  r.outputs.swa_page_tables = Tensor::from<int32_t>({static_cast<int64_t>(swa.size())}, swa);
-  r.outputs.counters = Tensor::from<int64_t>({c.num_commands(), 2, 6}, counters);
-  r.outputs.attention = Tensor::from<float>({static_cast<int64_t>(attention.size())}, attention);
+  r.page_tables = Tensor::from<int32_t>({static_cast<int64_t>(full.size())}, full);
+  r.swa_page_tables = Tensor::from<int32_t>({static_cast<int64_t>(swa.size())}, swa);
+  r.counters = Tensor::from<int64_t>({c.num_commands(), 2, 6}, counters);
+  r.attention = Tensor::from<float>({static_cast<int64_t>(attention.size())}, attention);
+  for (const std::string& p : problems) r.invariant_failures += (r.invariant_failures.empty() ? "" : "\n") + p;
+  r.oob_reads = oob_tensor({});
+  r.attention_oob_reads = oob_tensor({});
   return r;
 }
 

@@ -27,11 +27,8 @@ void append_counters(const std::vector<PoolCounters>& pools, std::vector<int64_t
 void replay_trace(const KvTraceCase& c, const PoolOptions& options,
                   const std::function<void(int64_t, const KvMemory&)>& step);
 
-struct KvTraceResult {
-  KvTraceOutputs outputs;
-  std::vector<std::string> problems;  ///< "step 3: pool memory leak detected! ..." / bad read entries
-};
-
-KvTraceResult kv_trace(const KvTraceCase& c);
+/// The replay's outputs; invariant_failures lists every problem ("step 3: pool memory leak detected! ...",
+/// bad table entries the validator finds, attention reads of bad pages).
+KvTraceOutputs kv_trace(const KvTraceCase& c);
 
 }  // namespace lockstep::reference::kvcache

@@ -74,4 +74,12 @@ std::string describe(const TableEntry& e) {
                      e.read ? "inside the read window" : "outside the read window");
 }
 
+PageTableDumpOutputs page_table(const PageTableDumpCase& c) {
+  const PageTableDumpInput in = page_table_dump_input(c);
+  std::vector<int32_t> flat;
+  for (const TableEntry& e : validate_page_tables(in.tables, in.cache_seqlens, in.q_lens, in.window))
+    flat.insert(flat.end(), {static_cast<int32_t>(e.table), e.row, e.col, e.value, static_cast<int32_t>(e.problem)});
+  return {Tensor::from<int32_t>({static_cast<int64_t>(flat.size() / 5), 5}, flat)};
+}
+
 }  // namespace lockstep::reference::kvcache

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/kvcache/page_table.h"
+#include "core/kvcache/page_table_dump.h"
 
 namespace lockstep::reference::kvcache {
 
@@ -53,6 +54,9 @@ std::vector<TableEntry> table_entries(const std::vector<int32_t>& page_table, co
 /// The validator: the bad entries a kernel reads (table_entries filtered to read == true).
 std::vector<TableEntry> validate_page_tables(const PageTables& t, const std::vector<int32_t>& cache_seqlens,
                                              const std::vector<int32_t>& q_lens, const ReadWindow& w);
+
+/// The `page_table` op on a page-table dump: the validator's entries as PageTableDumpOutputs rows.
+PageTableDumpOutputs page_table(const PageTableDumpCase& c);
 
 /// "swa[2, 5] = 0 (unallocated, read)"
 std::string describe(const TableEntry& e);

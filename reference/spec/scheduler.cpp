@@ -8,16 +8,7 @@
 
 namespace lockstep::reference::spec {
 
-const char* spec_info_name(SpecInfoKind k) {
-  switch (k) {
-    case SpecInfoKind::none: return "none";
-    case SpecInfoKind::draft_input: return "draft_input";
-    case SpecInfoKind::verify_input: return "verify_input";
-    case SpecInfoKind::draft_extend_input: return "draft_extend_input";
-    case SpecInfoKind::idle: return "idle";
-  }
-  return "?";
-}
+const char* spec_info_name(SpecInfoKind k) { return enum_name(k); }
 
 namespace {
 
@@ -49,7 +40,7 @@ std::vector<int64_t> SpecScheduler::greedy_stream(int64_t r, int64_t n) const {
   return target_.greedy(prefix, n);
 }
 
-void SpecScheduler::release(Req& r) {
+void SpecScheduler::release_kv_cache(Req& r) {
   // release_kv_cache: the committed part, then the over-allocation [committed, allocated).
   pool_->free(r.kv_committed_len);
   pool_->free(std::max<int64_t>(0, r.kv_allocated_len - r.kv_committed_len));
@@ -103,7 +94,7 @@ void SpecScheduler::prefill(int64_t max_reqs) {
     b.reqs.push_back(r.rid);
     b.seq_lens.push_back(size_of(fill));
     b.req_pool_indices.push_back(slot);
-    if (r.finished()) release(r);
+    if (r.finished()) release_kv_cache(r);
   }
   if (!b.reqs.empty()) batches_.push_back(std::move(b));
 }
@@ -117,15 +108,28 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
                             where, spec_info_name(batch.spec_info)));
     return v;
   }
-  if (case_.path != SpecPath::v2) {  // update_running_batch filters finished requests first
-    for (size_t i = batch.reqs.size(); i-- > 0;)
-      if (reqs_[batch.reqs[i]].finished()) remove_from_batch(batch, i);
+  if (case_.path != SpecPath::v2) filter_batch(batch);  // update_running_batch
+  if (batch.reqs.empty()) return v;
+  if (!prepare_for_decode(batch, where, v)) return v;
+  if (case_.path == SpecPath::plain) {
+    process_batch_result_decode(batch);
+    return v;
   }
-  const int64_t bs = size_of(batch.reqs);
-  if (bs == 0) return v;
-  const int64_t n = case_.num_draft_tokens;
+  const SpecVerifyInputs in = build_verify_inputs(batch, cmd);
+  batch.spec_info = SpecInfoKind::verify_input;
+  last_verify_ = verify_(in);
+  last_bs_ = in.bs;
+  process_verify_result(batch, in, last_verify_, where, v);
+  return v;
+}
 
-  // prepare_for_decode: allocation (all or nothing for the step)
+void SpecScheduler::filter_batch(Batch& batch) {
+  for (size_t i = batch.reqs.size(); i-- > 0;)
+    if (reqs_[batch.reqs[i]].finished()) remove_from_batch(batch, i);
+}
+
+bool SpecScheduler::prepare_for_decode(Batch& batch, const std::string& where, std::vector<std::string>& v) {
+  const int64_t bs = size_of(batch.reqs), n = case_.num_draft_tokens;
   std::vector<int64_t> alloc(bs, 0);
   int64_t need = 0;
   for (int64_t b = 0; b < bs; ++b) {
@@ -138,31 +142,33 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
   }
   if (!pool_->alloc(need)) {
     ++stats_.oom_skips;
-    return v;
+    return false;
   }
   ++stats_.decode_steps;
   for (int64_t b = 0; b < bs; ++b) {
     Req& r = reqs_[batch.reqs[b]];
     r.kv_allocated_len += alloc[b];
+    if (case_.path == SpecPath::plain) r.kv_committed_len += 1;
     if (case_.path == SpecPath::v2 && !r.finished() && r.kv_allocated_len != r.kv_committed_len + 2 * n)
       v.push_back(fmt::format("{}: req {} kv_allocated_len: {} after prepare_for_decode, kv_committed_len + 2A = {}",
                               where, r.rid, r.kv_allocated_len, r.kv_committed_len + 2 * n));
   }
+  return true;
+}
 
-  if (case_.path == SpecPath::plain) {
-    for (int64_t b = 0; b < bs; ++b) {
-      Req& r = reqs_[batch.reqs[b]];
-      r.kv_committed_len += 1;
-      std::vector<int64_t> prefix = r.origin_input_ids;
-      prefix.insert(prefix.end(), r.output_ids.begin(), r.output_ids.end());
-      append_token(r, target_.next(prefix));
-      batch.seq_lens[b] += 1;
-      if (r.finished()) release(r);
-    }
-    return v;
+void SpecScheduler::process_batch_result_decode(Batch& batch) {
+  for (size_t b = 0; b < batch.reqs.size(); ++b) {
+    Req& r = reqs_[batch.reqs[b]];
+    std::vector<int64_t> prefix = r.origin_input_ids;
+    prefix.insert(prefix.end(), r.output_ids.begin(), r.output_ids.end());
+    append_token(r, target_.next(prefix));
+    batch.seq_lens[b] += 1;
+    if (r.finished()) release_kv_cache(r);
   }
+}
 
-  // Draft (toy draft model) and target forward over the candidates.
+SpecVerifyInputs SpecScheduler::build_verify_inputs(const Batch& batch, const SpecCommand& cmd) const {
+  const int64_t bs = size_of(batch.reqs), n = case_.num_draft_tokens;
   SpecVerifyInputs in;
   in.path = case_.path;
   in.bs = bs;
@@ -175,7 +181,8 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     // A pure function of the command and the request (not of the step index), so deleting earlier
     // commands while shrinking leaves later decode steps' acceptance unchanged.
     const int64_t k = toy_accept_count(pattern, cmd.c, r.rid, b, bs, n);
-    const std::vector<int64_t> drafts = toy_drafts(target_, prefix, n, k, spec_mix(static_cast<uint64_t>(cmd.c) * 131 + r.rid));
+    const std::vector<int64_t> drafts =
+        toy_drafts(target_, prefix, n, k, spec_mix(static_cast<uint64_t>(cmd.c) * 131 + r.rid));
     in.candidates.push_back(r.output_ids.back());
     in.candidates.insert(in.candidates.end(), drafts.begin(), drafts.end());
     for (int64_t j = 0; j < n; ++j) {
@@ -188,86 +195,97 @@ std::vector<std::string> SpecScheduler::decode(Batch& batch, const SpecCommand& 
     in.eos_token.push_back(r.eos_token_id);
     in.flags.push_back((r.finished() || r.is_retracted ? kSpecSkip : 0) | (r.to_finish_abort ? kSpecAbort : 0));
   }
-  batch.spec_info = SpecInfoKind::verify_input;
-  last_verify_ = verify_(in);
-  last_bs_ = bs;
-  const SpecVerifyResult& res = last_verify_;
+  return in;
+}
 
-  // Apply the effects and check the per-step invariants.
-  bool all_zero = true, survivors = false;
-  int64_t sum_correct = 0, sum_accept = 0, settled = 0, verified = 0;
-  for (int64_t b = 0; b < bs; ++b) {
+bool SpecScheduler::apply_request_result(Req& r, const SpecVerifyResult& res, int64_t b) {
+  const int64_t n = case_.num_draft_tokens;
+  const int64_t nt = std::clamp<int64_t>(res.num_tokens[b], 0, 2 * n);
+  if (nt > 0) r.last_step_start = size_of(r.output_ids);
+  for (int64_t j = 0; j < nt; ++j) r.output_ids.push_back(res.tokens[b * 2 * n + j]);
+  r.kv_committed_len += res.committed_delta[b];
+  r.spec_verify_ct += res.verify_delta[b];
+  r.spec_num_correct_drafts += res.correct_delta[b];
+  pool_->free(res.freed_slots[b]);
+  if (res.allocated_to_committed[b]) r.kv_allocated_len = r.kv_committed_len;
+  const bool newly_finished = !r.finished() && res.finish_reason[b] != kernel_id(SpecFinishReason::none);
+  if (newly_finished) {
+    r.finished_reason = static_cast<SpecFinishReason>(res.finish_reason[b]);
+    r.finished_len = res.finished_len[b];
+  }
+  return newly_finished;
+}
+
+void SpecScheduler::check_request_step(const Req& r, const ReqCounters& before, int64_t al, bool skip,
+                                       const std::string& at, StepTally& tally, std::vector<std::string>& v) const {
+  const int64_t n = case_.num_draft_tokens;
+  const int64_t d_o = size_of(r.output_ids) - before.output_len, d_ct = r.spec_verify_ct - before.spec_verify_ct,
+                d_cd = r.spec_num_correct_drafts - before.spec_num_correct_drafts;
+  if (case_.path == SpecPath::v1) {
+    if (al < 0 || al > n - 1) v.push_back(fmt::format("{} accept_length: {} outside [0, {}]", at, al, n - 1));
+    if (d_o != al + 1) v.push_back(fmt::format("{} output_ids: grew by {}, accept_length + 1 = {}", at, d_o, al + 1));
+    if (d_ct != 1) v.push_back(fmt::format("{} spec_verify_ct: changed by {}, expected 1", at, d_ct));
+  } else if (!skip) {
+    if (al < 1 || al > n) v.push_back(fmt::format("{} accept_lens: {} outside [1, {}]", at, al, n));
+    if (d_o != al) v.push_back(fmt::format("{} output_ids: grew by {}, accept_lens = {}", at, d_o, al));
+    if (d_ct != 1) v.push_back(fmt::format("{} spec_verify_ct: changed by {}, expected 1", at, d_ct));
+    if (d_cd != al - 1)
+      v.push_back(fmt::format("{} spec_num_correct_drafts: changed by {}, accept_lens - 1 = {}", at, d_cd, al - 1));
+    tally.sum_correct += d_cd;
+    tally.sum_accept += al;
+    ++tally.settled;
+  } else if (d_o != 0 || d_ct != 0 || d_cd != 0) {
+    v.push_back(fmt::format("{} settled a finished/retracted request (output_ids +{}, spec_verify_ct +{})", at, d_o,
+                            d_ct));
+  }
+}
+
+void SpecScheduler::record_verify(int64_t drafts_accepted, StepTally& tally) {
+  ++stats_.verifies;
+  ++tally.verified;
+  stats_.accepted_drafts += drafts_accepted;
+  if (drafts_accepted == 0) ++stats_.zero_accept_verifies;
+  else tally.all_zero = false;
+  accept_trace_.push_back(drafts_accepted);
+}
+
+void SpecScheduler::count_length_over_stop(const Req& r) {
+  for (int64_t p = r.last_step_start; p < r.max_new_tokens && p < size_of(r.output_ids); ++p) {
+    const int64_t t = r.output_ids[p];
+    if ((t == r.stop_token_id && t >= 0) || (t == r.eos_token_id && t >= 0)) {
+      ++stats_.length_over_stop;
+      return;
+    }
+  }
+}
+
+void SpecScheduler::process_verify_result(Batch& batch, const SpecVerifyInputs& in, const SpecVerifyResult& res,
+                                          const std::string& where, std::vector<std::string>& v) {
+  StepTally tally;
+  bool survivors = false;
+  for (int64_t b = 0; b < in.bs; ++b) {
     Req& r = reqs_[batch.reqs[b]];
     const bool skip = in.flags[b] & kSpecSkip;
-    const int64_t o0 = size_of(r.output_ids), ct0 = r.spec_verify_ct, cd0 = r.spec_num_correct_drafts;
-    const int64_t nt = std::clamp<int64_t>(res.num_tokens[b], 0, 2 * n);
-    if (nt > 0) r.last_step_start = o0;
-    for (int64_t j = 0; j < nt; ++j) r.output_ids.push_back(res.tokens[b * 2 * n + j]);
-    r.kv_committed_len += res.committed_delta[b];
-    r.spec_verify_ct += res.verify_delta[b];
-    r.spec_num_correct_drafts += res.correct_delta[b];
-    pool_->free(res.freed_slots[b]);
-    if (res.allocated_to_committed[b]) r.kv_allocated_len = r.kv_committed_len;
-    const bool newly_finished = !r.finished() && res.finish_reason[b] != 0;
-    if (newly_finished) {
-      r.finished_reason = static_cast<SpecFinishReason>(res.finish_reason[b]);
-      r.finished_len = res.finished_len[b];
-    }
+    const ReqCounters before{size_of(r.output_ids), r.spec_verify_ct, r.spec_num_correct_drafts};
+    const bool newly_finished = apply_request_result(r, res, b);
     const int64_t al = res.accept_length[b];
     batch.seq_lens[b] += case_.path == SpecPath::v1 ? al + 1 : al;
-
-    const std::string at = fmt::format("{}: req {}", where, r.rid);
-    const int64_t d_o = size_of(r.output_ids) - o0, d_ct = r.spec_verify_ct - ct0,
-                  d_cd = r.spec_num_correct_drafts - cd0;
-    if (case_.path == SpecPath::v1) {
-      if (al < 0 || al > n - 1) v.push_back(fmt::format("{} accept_length: {} outside [0, {}]", at, al, n - 1));
-      if (d_o != al + 1)
-        v.push_back(fmt::format("{} output_ids: grew by {}, accept_length + 1 = {}", at, d_o, al + 1));
-      if (d_ct != 1) v.push_back(fmt::format("{} spec_verify_ct: changed by {}, expected 1", at, d_ct));
-    } else if (!skip) {
-      if (al < 1 || al > n) v.push_back(fmt::format("{} accept_lens: {} outside [1, {}]", at, al, n));
-      if (d_o != al) v.push_back(fmt::format("{} output_ids: grew by {}, accept_lens = {}", at, d_o, al));
-      if (d_ct != 1) v.push_back(fmt::format("{} spec_verify_ct: changed by {}, expected 1", at, d_ct));
-      if (d_cd != al - 1)
-        v.push_back(fmt::format("{} spec_num_correct_drafts: changed by {}, accept_lens - 1 = {}", at, d_cd, al - 1));
-      sum_correct += d_cd;
-      sum_accept += al;
-      ++settled;
-    } else if (d_o != 0 || d_ct != 0 || d_cd != 0) {
-      v.push_back(fmt::format("{} settled a finished/retracted request (output_ids +{}, spec_verify_ct +{})", at,
-                              d_o, d_ct));
-    }
-    if (!skip || case_.path == SpecPath::v1) {
-      ++stats_.verifies;
-      ++verified;
-      stats_.accepted_drafts += res.drafts_accepted[b];
-      if (res.drafts_accepted[b] == 0) ++stats_.zero_accept_verifies;
-      else all_zero = false;
-      accept_trace_.push_back(res.drafts_accepted[b]);
-    }
+    check_request_step(r, before, al, skip, fmt::format("{}: req {}", where, r.rid), tally, v);
+    if (!skip || case_.path == SpecPath::v1) record_verify(res.drafts_accepted[b], tally);
     if (newly_finished) {
-      if (case_.path == SpecPath::v2 && r.finished_reason == SpecFinishReason::length) {
-        for (int64_t p = r.last_step_start; p < r.max_new_tokens && p < size_of(r.output_ids); ++p) {
-          const int64_t t = r.output_ids[p];
-          if ((t == r.stop_token_id && t >= 0) || (t == r.eos_token_id && t >= 0)) {
-            ++stats_.length_over_stop;
-            break;
-          }
-        }
-      }
-      release(r);
+      if (case_.path == SpecPath::v2 && r.finished_reason == SpecFinishReason::length) count_length_over_stop(r);
+      release_kv_cache(r);
     }
     if (!r.finished()) survivors = true;
   }
-  if (case_.path == SpecPath::v2 && sum_correct != sum_accept - settled)
+  if (case_.path == SpecPath::v2 && tally.sum_correct != tally.sum_accept - tally.settled)
     v.push_back(fmt::format("{}: sum of spec_num_correct_drafts deltas {} != sum(accept_lens) - bs = {}", where,
-                            sum_correct, sum_accept - settled));
-  if (all_zero && verified > 0) ++stats_.zero_accept_steps;
+                            tally.sum_correct, tally.sum_accept - tally.settled));
+  if (tally.all_zero && tally.verified > 0) ++stats_.zero_accept_steps;
   // The worker's draft extend (a draft-extend input, internal to the step) leaves the next draft input,
   // or an idle draft input when no request survives.
   batch.spec_info = survivors ? SpecInfoKind::draft_input : SpecInfoKind::idle;
   if (res.leaves_verify_input) batch.spec_info = SpecInfoKind::verify_input;
-  return v;
 }
 
 std::vector<std::string> SpecScheduler::apply(const SpecCommand& cmd, int64_t step) {
@@ -325,8 +343,7 @@ std::vector<std::string> SpecScheduler::apply(const SpecCommand& cmd, int64_t st
                                 step, cmd.describe(), spec_info_name(b.spec_info)));
         break;
       }
-      for (size_t s = b.reqs.size(); s-- > 0;)
-        if (reqs_[b.reqs[s]].finished()) remove_from_batch(b, s);
+      filter_batch(b);
       break;
     }
     case SpecCommandKind::abort: {
@@ -454,25 +471,25 @@ std::vector<std::string> SpecScheduler::check_invariants(int64_t step, const std
 SpecDecodeOutputs SpecScheduler::outputs() const {
   SpecDecodeOutputs o;
   const auto r = static_cast<int64_t>(reqs_.size());
-  std::vector<int64_t> ids, offs{0}, reason, flen, kc, ka, vc, cd;
+  // One (R) i64 column per scalar request field.
+  auto column = [&](auto member) {
+    std::vector<int64_t> c;
+    for (const Req& q : reqs_) c.push_back(static_cast<int64_t>(q.*member));
+    return Tensor::from<int64_t>({r}, c);
+  };
+  std::vector<int64_t> ids, offs{0};
   for (const Req& q : reqs_) {
     ids.insert(ids.end(), q.output_ids.begin(), q.output_ids.end());
     offs.push_back(size_of(ids));
-    reason.push_back(static_cast<int64_t>(q.finished_reason));
-    flen.push_back(q.finished_len);
-    kc.push_back(q.kv_committed_len);
-    ka.push_back(q.kv_allocated_len);
-    vc.push_back(q.spec_verify_ct);
-    cd.push_back(q.spec_num_correct_drafts);
   }
   o.output_ids = Tensor::from<int64_t>({size_of(ids)}, ids);
   o.output_offsets = Tensor::from<int64_t>({r + 1}, offs);
-  o.finish_reason = Tensor::from<int64_t>({r}, reason);
-  o.finished_len = Tensor::from<int64_t>({r}, flen);
-  o.kv_committed_len = Tensor::from<int64_t>({r}, kc);
-  o.kv_allocated_len = Tensor::from<int64_t>({r}, ka);
-  o.spec_verify_ct = Tensor::from<int64_t>({r}, vc);
-  o.spec_num_correct_drafts = Tensor::from<int64_t>({r}, cd);
+  o.finish_reason = column(&Req::finished_reason);
+  o.finished_len = column(&Req::finished_len);
+  o.kv_committed_len = column(&Req::kv_committed_len);
+  o.kv_allocated_len = column(&Req::kv_allocated_len);
+  o.spec_verify_ct = column(&Req::spec_verify_ct);
+  o.spec_num_correct_drafts = column(&Req::spec_num_correct_drafts);
   o.accept_trace = Tensor::from<int64_t>({size_of(accept_trace_)}, accept_trace_);
   o.pool_available = pool_->counters().available;
   return o;

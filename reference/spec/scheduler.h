@@ -25,6 +25,7 @@
 /// * `merge`/`filter` require spec_info to be a draft input (or idle / none): upstream's
 ///   EagleVerifyInput has neither method (AttributeError). Here that is a reported violation and
 ///   the batch operation is skipped — the simulator never crashes on it.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,18 @@
 namespace lockstep::reference::spec {
 
 enum class SpecInfoKind : int { none = 0, draft_input = 1, verify_input = 2, draft_extend_input = 3, idle = 4 };
+}  // namespace lockstep::reference::spec
+
+template <>
+struct lockstep::EnumNames<lockstep::reference::spec::SpecInfoKind> {
+  static constexpr std::array<const char*, 5> names{"none", "draft_input", "verify_input", "draft_extend_input",
+                                                    "idle"};
+};
+
+namespace lockstep::reference::spec {
+
+/// Req, Batch (and SpecVerifyResult, core/spec/spec_decode.h) list their fields once, in
+/// declaration order; the lockstep diff (oracle/spec/spec_decode.cpp) derives from that list.
 
 struct Req {
   int64_t rid = 0;
@@ -60,6 +73,29 @@ struct Req {
   int64_t req_pool_idx = -1;
   int64_t last_step_start = 0;  ///< len(output_ids) before the latest step that appended
 
+  template <class V>
+  void fields(V& v) {
+    v("rid", rid);
+    v("origin_input_ids", origin_input_ids);
+    v("output_ids", output_ids);
+    v("max_new_tokens", max_new_tokens);
+    v("stop_token_id", stop_token_id);
+    v("eos_token_id", eos_token_id);
+    v("kv_committed_len", kv_committed_len);
+    v("kv_allocated_len", kv_allocated_len);
+    v("spec_verify_ct", spec_verify_ct);
+    v("spec_num_correct_drafts", spec_num_correct_drafts);
+    v("finished_reason", finished_reason);
+    v("finished_len", finished_len);
+    v("to_finish_abort", to_finish_abort);
+    v("is_retracted", is_retracted);
+    v("prefilled", prefilled);
+    v("kv_committed_freed", kv_committed_freed);
+    v("kv_overallocated_freed", kv_overallocated_freed);
+    v("req_pool_idx", req_pool_idx);
+    v("last_step_start", last_step_start);
+  }
+
   bool finished() const { return finished_reason != SpecFinishReason::none; }
   /// output_ids[:finished_len] when set, else output_ids.
   std::vector<int64_t> visible_output() const;
@@ -70,6 +106,14 @@ struct Batch {
   std::vector<int64_t> seq_lens;
   std::vector<int64_t> req_pool_indices;
   SpecInfoKind spec_info = SpecInfoKind::none;
+
+  template <class V>
+  void fields(V& v) {
+    v("reqs", reqs);
+    v("seq_lens", seq_lens);
+    v("req_pool_indices", req_pool_indices);
+    v("spec_info", spec_info);
+  }
 };
 
 using SpecVerifyFn = std::function<SpecVerifyResult(const SpecVerifyInputs&)>;
@@ -107,9 +151,62 @@ class SpecScheduler {
   std::vector<int64_t> greedy_stream(int64_t r, int64_t n) const;
 
  private:
+  /// Counters of a request before a step's results are applied (for the per-step deltas).
+  struct ReqCounters {
+    int64_t output_len = 0, spec_verify_ct = 0, spec_num_correct_drafts = 0;
+  };
+  /// Sums over one step's requests (spec §5.5's batch sum, zero-accept steps).
+  struct StepTally {
+    int64_t sum_correct = 0, sum_accept = 0, settled = 0, verified = 0;
+    bool all_zero = true;
+  };
+
   void prefill(int64_t max_reqs);
+  /// One decode step of `batch` (`decode` command): v1/plain first drop finished requests
+  /// (update_running_batch → filter_batch); prepare_for_decode allocates; plain decode appends one
+  /// target token per request (process_batch_result_decode); the speculative paths build the verify
+  /// inputs (draft + target forward), run the injected verify and apply its result
+  /// (process_verify_result). Returns the violations found.
   std::vector<std::string> decode(Batch& batch, const SpecCommand& cmd, int64_t step);
-  void release(Req& r);
+  /// `ScheduleBatch.filter_batch` keeping the unfinished requests (spec §5.6); the `filter` command and
+  /// v1's pre-step `update_running_batch`.
+  void filter_batch(Batch& batch);
+  /// `ScheduleBatch.prepare_for_decode` (spec §5.3 allocation, §5.5): all or nothing for the step —
+  /// plain +1 (and kv_committed_len += 1 before the forward), v1 +N verify slots, v2
+  /// x = kv_committed_len + 2A - kv_allocated_len with A = N. Finished requests (v2) take nothing.
+  /// Returns false (counted in stats.oom_skips) when the pool cannot hold it; checks v2's
+  /// kv_allocated_len == kv_committed_len + 2A afterwards.
+  bool prepare_for_decode(Batch& batch, const std::string& where, std::vector<std::string>& v);
+  /// Non-speculative `process_batch_result_decode`: one greedy target token per request, appended
+  /// with update_finish_state(1); a finished request releases its KV.
+  void process_batch_result_decode(Batch& batch);
+  /// The verify inputs of a speculative step (spec §5.1 shapes): per request the root (last output
+  /// token) and the toy draft's N - 1 drafts as candidates, the target's argmax at each candidate
+  /// position, the finish-check parameters and the kSpecSkip / kSpecAbort flags.
+  SpecVerifyInputs build_verify_inputs(const Batch& batch, const SpecCommand& cmd) const;
+  /// Applies the verify result to the batch (spec §5.2 v1 `EagleVerifyInput.verify` / §5.3 v2
+  /// `_resolve_spec_v2_tokens` + `process_batch_result_decode`): per request the effects
+  /// (apply_request_result), seq_lens += accept_length + 1 (v1) / accept_lens (v2), the per-step
+  /// invariants (check_request_step), the stats, release_kv_cache of newly finished requests; then
+  /// spec §5.5's batch sum and the spec_info the step leaves (draft input, idle, or the verify input
+  /// when the result says so — a bug, spec §5.6).
+  void process_verify_result(Batch& batch, const SpecVerifyInputs& in, const SpecVerifyResult& res,
+                             const std::string& where, std::vector<std::string>& v);
+  /// Request b's effects of the result: append num_tokens[b] tokens to output_ids, kv_committed_len /
+  /// spec_verify_ct / spec_num_correct_drafts deltas, free the over-allocated verify slots (v1
+  /// evict_mask), kv_allocated_len = kv_committed_len (v1), and the finish state update_finish_state
+  /// computed (spec §5.4) unless already finished. Returns whether the request finished in this step.
+  bool apply_request_result(Req& r, const SpecVerifyResult& res, int64_t b);
+  /// Spec §5.5 per-step invariants of one request (ΔO, Δspec_verify_ct, Δspec_num_correct_drafts,
+  /// accept_length range; a skipped v2 request settles nothing), adding to the step's sums.
+  void check_request_step(const Req& r, const ReqCounters& before, int64_t accept_length, bool skip,
+                          const std::string& at, StepTally& tally, std::vector<std::string>& v) const;
+  /// Stats of one verified (request, step): verifies, accepted drafts, zero-accept count, accept_trace.
+  void record_verify(int64_t drafts_accepted, StepTally& tally);
+  /// v2 LENGTH finish that masked a stop token inside the step's tokens (spec §5.4 edge): stats.
+  void count_length_over_stop(const Req& r);
+  /// `release_kv_cache`: the committed part, then the over-allocation [committed, allocated).
+  void release_kv_cache(Req& r);
   /// One target token (prefill, plain decode): append, then update_finish_state(1).
   void append_token(Req& r, int64_t tok);
   void remove_from_batch(Batch& b, size_t slot);

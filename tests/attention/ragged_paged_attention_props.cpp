@@ -8,6 +8,7 @@
 #include <rapidcheck/gtest.h>
 
 #include "attention/rpa_test_util.h"
+#include "core/oob_reads.h"
 #include "device/attention/ragged_paged_attention.h"
 #include "fuzz/attention/ragged_paged_attention.h"
 #include "oracle/op.h"
@@ -40,21 +41,21 @@ RC_GTEST_PROP(RaggedPagedAttention, SegmentModeEqualsDenseMode, ()) {
   const fuzz::RpaSpec spec = *fuzz::gen_rpa_multi_item_spec();
   const RpaCase seg = fuzz::materialize(spec, MaskMode::segment);
   const RpaCase dense = fuzz::materialize(spec, MaskMode::dense);
-  const auto ds = device::ragged_paged_attention(seg).outputs.out;
-  const auto dd = device::ragged_paged_attention(dense).outputs.out;
+  const auto ds = device::ragged_paged_attention(seg).out;
+  const auto dd = device::ragged_paged_attention(dense).out;
   RC_ASSERT(max_abs_diff(ds, dd) <= 1e-4);  // the seed's criterion
-  const auto rs = reference::ragged_paged_attention(seg).outputs.out;
-  const auto rd = reference::ragged_paged_attention(dense).outputs.out;
+  const auto rs = reference::ragged_paged_attention(seg).out;
+  const auto rd = reference::ragged_paged_attention(dense).out;
   RC_ASSERT(max_abs_diff(rs, rd) <= 1e-4);
 }
 
 RC_GTEST_PROP(RaggedPagedAttention, BatchedRunEqualsEachSequenceAlone, ()) {
   const RpaCase c = fuzz::materialize(*fuzz::gen_rpa_spec());
-  const auto batched = device::ragged_paged_attention(c).outputs.out;
+  const auto batched = device::ragged_paged_attention(c).out;
   const int64_t row = c.num_q_heads * c.head_dim;
   for (int64_t i = 0; i < c.num_seqs; ++i) {
     const RpaCase one = fuzz::single_sequence(c, i);
-    const auto alone = device::ragged_paged_attention(one).outputs.out;
+    const auto alone = device::ragged_paged_attention(one).out;
     const int64_t q0 = c.cu_q_lens.get_int(i);
     for (int64_t e = 0; e < alone.numel(); ++e) {
       RC_ASSERT(alone.get(e) == batched.get(q0 * row + e));  // same tiles, same order: bit-identical
@@ -76,7 +77,8 @@ RC_GTEST_PROP(RaggedPagedAttention, OutOfRangePageInsideReadWindowIsReported, ()
   const int32_t bad = *rc::gen::element(-1, static_cast<int32_t>(c.kv_cache.dim(0)), INT_MAX, INT_MIN);
   c.page_indices.span<int32_t>()[slot] = bad;
   const auto d = device::ragged_paged_attention(c);  // must not crash
-  const bool found = std::any_of(d.oob.begin(), d.oob.end(), [&](const OobRead& o) {
+  const std::vector<OobRead> reads = oob_list(d.oob_reads);
+  const bool found = std::any_of(reads.begin(), reads.end(), [&](const OobRead& o) {
     return o.seq == i && o.slot == slot && o.page == bad && o.bound == c.kv_cache.dim(0) &&
            o.token == p - p % c.page_size;
   });
@@ -99,8 +101,8 @@ RC_GTEST_PROP(RaggedPagedAttention, EntriesPastKvLenAreNeverRead, ()) {
   for (size_t s = 0; s < pages.size(); ++s)
     if (!live[s]) pages[s] = INT_MAX;  // every trailing / padded entry is poison
   const auto d = device::ragged_paged_attention(c);
-  RC_ASSERT(d.oob.empty());
-  RC_ASSERT(reference::ragged_paged_attention(c).oob.empty());
+  RC_ASSERT(d.oob_reads.numel() == 0);
+  RC_ASSERT(reference::ragged_paged_attention(c).oob_reads.numel() == 0);
 }
 
 TEST(RaggedPagedAttention, SegmentMetadataGrowsLinearlyDenseQuadratically) {

@@ -6,6 +6,7 @@
 
 #include "attention/rpa_test_util.h"
 #include "core/error.h"
+#include "core/oob_reads.h"
 #include "device/attention/ragged_paged_attention.h"
 #include "reference/attention/ragged_paged_attention.h"
 
@@ -40,12 +41,12 @@ TEST(RpaReference, HandComputedSoftmaxWithCachedPrefix) {
   c.v.set(0, 1.0);  // V of position 1
   const auto r = reference::ragged_paged_attention(c);
   const double e = std::exp(static_cast<double>(ln3));
-  EXPECT_FLOAT_EQ(static_cast<float>(r.outputs.out.get(0)), static_cast<float>(e / (1 + e)));
-  EXPECT_TRUE(r.oob.empty());
+  EXPECT_FLOAT_EQ(static_cast<float>(r.out.get(0)), static_cast<float>(e / (1 + e)));
+  EXPECT_EQ(r.oob_reads.numel(), 0);
   // The new token's K/V were written into the cache at position 1.
   const int64_t new_row = c.page_indices.get_int(1);
-  EXPECT_FLOAT_EQ(static_cast<float>(r.outputs.kv_cache.get(new_row * 2 + 0)), ln3);
-  EXPECT_EQ(r.outputs.kv_cache.get(new_row * 2 + 1), 1.0);
+  EXPECT_FLOAT_EQ(static_cast<float>(r.kv_cache.get(new_row * 2 + 0)), ln3);
+  EXPECT_EQ(r.kv_cache.get(new_row * 2 + 1), 1.0);
 }
 
 TEST(RpaReference, CausalRowSeesPrefixPlusOwnPosition) {
@@ -78,9 +79,9 @@ TEST(RpaReference, FullyMaskedRowOutputsZeros) {
   m[0] = 0;  // row 0 of the (2, 2) mask: 0 0 -> fully masked
   m[1] = 0;
   const auto r = reference::ragged_paged_attention(c);
-  for (int64_t i = 0; i < c.num_q_heads * c.head_dim; ++i) EXPECT_EQ(r.outputs.out.get(i), 0.0);
+  for (int64_t i = 0; i < c.num_q_heads * c.head_dim; ++i) EXPECT_EQ(r.out.get(i), 0.0);
   const auto d = device::ragged_paged_attention(c);
-  for (int64_t i = 0; i < c.num_q_heads * c.head_dim; ++i) EXPECT_EQ(d.outputs.out.get(i), 0.0);
+  for (int64_t i = 0; i < c.num_q_heads * c.head_dim; ++i) EXPECT_EQ(d.out.get(i), 0.0);
 }
 
 TEST(RpaReference, SegmentModeEqualsDenseModeOnGoldenLayout) {
@@ -90,8 +91,8 @@ TEST(RpaReference, SegmentModeEqualsDenseModeOnGoldenLayout) {
   const RpaCase dense = fuzz::materialize(spec, MaskMode::dense);
   EXPECT_EQ(seg.prefix_end.get_int(0), 3);
   EXPECT_EQ(reference::rpa_allowed(seg, 0), reference::rpa_allowed(dense, 0));
-  const auto a = reference::ragged_paged_attention(seg).outputs.out;
-  const auto b = reference::ragged_paged_attention(dense).outputs.out;
+  const auto a = reference::ragged_paged_attention(seg).out;
+  const auto b = reference::ragged_paged_attention(dense).out;
   EXPECT_EQ(a, b);
 }
 
@@ -99,12 +100,13 @@ TEST(RpaReference, OutOfRangePageIsReportedNotRead) {
   RpaCase c = fuzz::materialize(simple_spec({{1, 8}}));  // page 4: positions 0..7 cached in slots 0, 1
   c.page_indices.span<int32_t>()[1] = 1 << 20;
   const auto r = reference::ragged_paged_attention(c);
-  ASSERT_EQ(r.oob.size(), 1u);
-  EXPECT_EQ(r.oob[0].seq, 0);
-  EXPECT_EQ(r.oob[0].slot, 1);
-  EXPECT_EQ(r.oob[0].token, 4);
-  EXPECT_EQ(r.oob[0].page, 1 << 20);
-  EXPECT_EQ(r.oob[0].bound, c.kv_cache.dim(0));
+  const std::vector<OobRead> oob = oob_list(r.oob_reads);
+  ASSERT_EQ(oob.size(), 1u);
+  EXPECT_EQ(oob[0].seq, 0);
+  EXPECT_EQ(oob[0].slot, 1);
+  EXPECT_EQ(oob[0].token, 4);
+  EXPECT_EQ(oob[0].page, 1 << 20);
+  EXPECT_EQ(oob[0].bound, c.kv_cache.dim(0));
 }
 
 TEST(RpaValidation, ErrorsNameTheFieldAndValue) {

@@ -26,7 +26,7 @@ SegmentSeqlensOutputs seg_device(const SegmentSeqlensCase& c) { return device::s
 SegmentSeqlensOutputs seg_reference(const SegmentSeqlensCase& c) { return reference::segment_seqlens_offsets(c); }
 NsaOutputs nsa_device(const NsaCase& c) { return device::nsa_metadata(c); }
 NsaOutputs nsa_reference(const NsaCase& c) { return reference::nsa_metadata(c); }
-RpaOutputs rpa_device(const RpaCase& c) { return device::ragged_paged_attention(c).outputs; }
+RpaOutputs rpa_device(const RpaCase& c) { return device::ragged_paged_attention(c); }
 
 }  // namespace
 

@@ -98,19 +98,19 @@ TEST(CpuLaunch, RpaIsIdenticalForAnyThreadCount) {
     for (size_t s = 0; s < pages.size(); ++s)
       if ((i % 3 == 1 && s % 2 == 0) || i % 3 == 2) pages[s] = s % 3 == 0 ? -1 : INT_MAX;
     Options o;
-    RpaDeviceResult one;
+    RpaOutputs one;
     try {
       one = ragged_paged_attention(c, o);
     } catch (const Error&) {
       continue;  // an invalid case is rejected before any launch
     }
-    with_oob += !one.oob.empty();
+    with_oob += one.oob_reads.numel() > 0;
     for (int threads : {2, 5}) {
       o.cpu_threads = threads;
-      const RpaDeviceResult many = ragged_paged_attention(c, o);
-      EXPECT_TRUE(same_tensor(many.outputs.out, one.outputs.out)) << "case " << i << ", " << threads << " threads";
-      EXPECT_TRUE(same_tensor(many.outputs.kv_cache, one.outputs.kv_cache)) << "case " << i;
-      EXPECT_TRUE(same_bytes(many.oob, one.oob)) << "case " << i << ", " << threads << " threads";
+      const RpaOutputs many = ragged_paged_attention(c, o);
+      EXPECT_TRUE(same_tensor(many.out, one.out)) << "case " << i << ", " << threads << " threads";
+      EXPECT_TRUE(same_tensor(many.kv_cache, one.kv_cache)) << "case " << i;
+      EXPECT_TRUE(same_tensor(many.oob_reads, one.oob_reads)) << "case " << i << ", " << threads << " threads";
       EXPECT_EQ(many.oob_dropped, one.oob_dropped) << "case " << i;
     }
   }

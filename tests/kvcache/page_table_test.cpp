@@ -198,7 +198,7 @@ TEST(KvTraceGenerator, ReachesUnallocatedEntriesBuiltThroughTheKernel) {
     const std::any c = oracle::campaign_case(op, 1, i).value();
     const auto& kc = std::any_cast<const KvTraceCase&>(c);
     const auto dev = oracle::device_kv_trace(kc, device::Options{});
-    const auto full = dev.outputs.page_tables.span<int32_t>(), swa = dev.outputs.swa_page_tables.span<int32_t>();
+    const auto full = dev.page_tables.span<int32_t>(), swa = dev.swa_page_tables.span<int32_t>();
     const int64_t f = std::count(full.begin(), full.end(), -1), s = std::count(swa.begin(), swa.end(), -1);
     full_minus_one += f;
     swa_minus_one += s;

@@ -130,9 +130,9 @@ PoolSizingCase gemma4(int64_t avail, int64_t n_full, int64_t n_swa, int64_t page
 constexpr int64_t k26bAvail = int64_t{13364022} * 8192;  // 26B-A4B: 25 SWA + 5 full, page 1, MoE (128 experts)
 constexpr int64_t k31bAvail = int64_t{5984720} * 8192;   // 31B dense: 50 SWA + 10 full, page 64
 void expect_layout(const PoolSizingCase& c, int64_t full, int64_t swa) {
-  const PoolSizes s = pool_sizing(c);
-  EXPECT_EQ(s.full_tokens, full);
-  EXPECT_EQ(s.swa_tokens, swa);
+  const PoolSizingOutputs s = pool_sizing(c);
+  EXPECT_EQ(s.tokens.get_int(0), full);
+  EXPECT_EQ(s.tokens.get_int(1), swa);
   const PoolSizingOutputs d = device::pool_sizing(c);
   EXPECT_EQ(d.tokens.get_int(0), full);
   EXPECT_EQ(d.tokens.get_int(1), swa);

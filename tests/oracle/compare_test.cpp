@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/oob_reads.h"
 #include "oracle/compare.h"
+#include "oracle/lockstep_op.h"
+#include "oracle/report.h"
 
 using namespace lockstep;
 using namespace lockstep::oracle;
@@ -65,4 +68,96 @@ TEST(Compare, WorstCoordinateIsUnravelled) {
   ASSERT_EQ(d.worst_coord.size(), 2u);
   EXPECT_EQ(d.worst_coord[0], 1);
   EXPECT_EQ(d.worst_coord[1], 2);
+}
+
+// The generic registry entry (oracle/lockstep_op.h) applies each output's Rule as its field declares it.
+namespace {
+struct ToyCase {
+  int64_t n = 1;
+  template <class V>
+  void fields(V& v) {
+    v("n", n, IntRange{0, 10});
+  }
+};
+void validate(const ToyCase& c) { require_ranges(c, "case"); }
+struct ToyOutputs {
+  Tensor exact, approx, oob;
+  std::string problems;
+  int64_t dropped = 0;
+  double magnitude = 0;
+  template <class V>
+  void fields(V& v) {
+    v("exact", exact, Rule{Rule::exact, "extra line on mismatch"});
+    v("approx", approx, Rule{Rule::tolerance});
+    v("oob", oob, Rule{Rule::oob_reads, "device read {n} bad page{s}, first: slot {slot} = {page}", "missed {n}"});
+    v("dropped", dropped, IntRange{0, 100}, Rule{Rule::oob_dropped});
+    v("problems", problems, Rule{Rule::must_be_empty, "device side: ", "reference model: "});
+    v("magnitude", magnitude, Rule{Rule::info});
+  }
+};
+ToyOutputs toy_reference(const ToyCase& c) {
+  validate(c);
+  return {Tensor::from<int32_t>({1}, {7}), f32({1.0f}), oob_tensor({}), "", 0, 42.0};
+}
+ToyOutputs toy_device(const ToyCase& c, const device::Options& o) {
+  ToyOutputs out = toy_reference(c);
+  out.magnitude = 0;  // info: never compared
+  if (o.fault == 1) {
+    out.exact = Tensor::from<int32_t>({1}, {8});
+    out.approx = f32({1.5f});
+    out.oob = oob_tensor({{0, 0, 3, 99, 4}, {1, 0, 5, 98, 4}});
+    out.dropped = 2;
+    out.problems = "step 0: leak\nstep 1: leak";
+  }
+  return out;
+}
+constexpr device::Fault kToyFaults[] = {{"toy_fault", 1, "everything wrong"}};
+LockstepOp<ToyCase, ToyOutputs> toy_op() {
+  return LockstepOp<ToyCase, ToyOutputs>({.name = "toy", .summary = "toy", .generator = [] { return rc::gen::just(ToyCase{}); },
+                                          .reference = toy_reference, .device = toy_device,
+                                          .regions = [] { return std::vector<Region<ToyCase>>{}; }, .faults = kToyFaults,
+                                          .tolerance = [](const ToyCase&, const ToyOutputs&, const ToyOutputs&) {
+                                            return Tolerance{0.1, 0};
+                                          }});
+}
+}  // namespace
+
+TEST(LockstepOp, AppliesEachOutputsDeclaredRule) {
+  const auto op = toy_op();
+  // A correct device: every rule passes; the info field differs without failing.
+  const LockstepResult ok = op.run_typed(ToyCase{}, {});
+  EXPECT_TRUE(ok.report.passed) << to_text(ok.report);
+  ASSERT_EQ(ok.report.outputs.size(), 2u);  // exact and approx are compared tensors; the rest are not
+  EXPECT_TRUE(ok.report.device_oob.empty());
+
+  const LockstepResult bad = op.run_typed(ToyCase{}, {Backend::cpu, "toy_fault"});
+  const std::vector<std::string>& f = bad.report.failures;
+  ASSERT_EQ(f.size(), 6u) << to_text(bad.report);
+  EXPECT_EQ(f[0].rfind("exact: ", 0), 0u) << f[0];
+  EXPECT_EQ(f[1], "extra line on mismatch");
+  EXPECT_EQ(f[2].rfind("approx: ", 0), 0u) << f[2];
+  EXPECT_EQ(f[3], "device read 2 bad pages, first: slot 3 = 99");
+  EXPECT_EQ(f[4], "device side: step 0: leak");
+  EXPECT_EQ(f[5], "device side: step 1: leak");
+  EXPECT_EQ(bad.report.device_oob.size(), 2u);
+  EXPECT_EQ(bad.report.oob_dropped, 2);
+
+  const SideResult side = op.run_side(std::any(ToyCase{}), "device", {Backend::cpu, "toy_fault"});
+  EXPECT_EQ(side.oob.size(), 2u);
+  EXPECT_EQ(side.oob_dropped, 2);
+  EXPECT_THROW(op.run_typed(ToyCase{}, {Backend::cpu, "no_such_fault"}), Error);
+}
+
+TEST(LockstepOp, RangeChecksComeFromTheFieldDescription) {
+  ToyCase c;
+  c.n = 11;
+  try {
+    validate(c);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "case.n");
+    EXPECT_NE(std::string(e.what()).find("out of range [0, 10]"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(rule_of().kind, Rule::exact);
+  EXPECT_EQ(rule_of(IntRange{0, 1}, Rule{Rule::info}).kind, Rule::info);
 }

@@ -1,11 +1,17 @@
 #pragma once
-// Shared check of the fault suites: a named fault is detected by a fuzz campaign within 1,000 cases,
-// the failure is shrunk to a local minimum (not on budget), dumped, and the dump replays to the identical
-// report. Returns the failure for op-specific checks (empty when the fault was not detected). Used by
-// every <op>_faults.cpp suite.
+// The fault suite's shared checks (tests/oracle/faults_test.cpp runs them for every fault of every
+// registered op): a named fault is detected by a fuzz campaign within 1,000 cases, the failure is shrunk to
+// a local minimum (not on budget), dumped, and the dump replays to the identical report; without a fault a
+// campaign passes.
+//
+// An op's own fault file (tests/<family>/<op>_faults.cpp, compiled into the same executable when it exists;
+// cmake/ops.cmake) may add checks to those campaigns with one `static const RegisterOpSuiteHooks k("op", {...});` instead
+// of running them again.
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -67,5 +73,30 @@ inline oracle::CampaignResult expect_clean_campaign(const std::string& op, int64
   EXPECT_EQ(r.failures, 0) << op << ": " << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
   return r;
 }
+
+/// An op's additions to the generic fault suite (all optional).
+struct OpSuiteHooks {
+  /// Cases of the op's campaign without fault (seed 7); 0 = the suite's default.
+  int64_t clean_cases = 0;
+  /// Extra checks on the clean campaign's result.
+  std::function<void(const oracle::Op&, const oracle::CampaignResult&)> on_clean;
+  /// Extra checks on a detected fault's failure (seed 1; `f.shrunk_case` holds the op's case type).
+  std::function<void(const oracle::Op&, const std::string& fault, const oracle::CampaignFailure& f)> on_fault;
+};
+
+inline std::map<std::string, OpSuiteHooks>& op_suite_hooks() {
+  static std::map<std::string, OpSuiteHooks> hooks;
+  return hooks;
+}
+
+/// The hooks of `op` (default ones when its fault file declares none).
+inline OpSuiteHooks hooks_for(const std::string& op) {
+  const auto it = op_suite_hooks().find(op);
+  return it == op_suite_hooks().end() ? OpSuiteHooks{} : it->second;
+}
+
+struct RegisterOpSuiteHooks {
+  RegisterOpSuiteHooks(const std::string& op, OpSuiteHooks hooks) { op_suite_hooks()[op] = std::move(hooks); }
+};
 
 }  // namespace lockstep::testing

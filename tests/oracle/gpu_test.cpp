@@ -1,6 +1,6 @@
 // Every registered op on the CUDA backend (ctest label: gpu): generated cases agree with the reference,
-// and every named fault is still detected when the device kernels run on the GPU. Skips with the
-// reason when no CUDA device is available.
+// and every named fault of every registered op is still detected when the device kernels run on the GPU.
+// One ctest per op and per fault; each skips with the reason when no CUDA device is available.
 #include <gtest/gtest.h>
 
 #include "device/core/backend.h"
@@ -34,7 +34,21 @@ std::vector<std::string> op_names() {
   return names;
 }
 
+struct FaultParam {
+  std::string op, fault;
+};
+void PrintTo(const FaultParam& p, std::ostream* os) { *os << p.op << " --fault " << p.fault; }
+
+std::vector<FaultParam> registered_faults() {
+  std::vector<FaultParam> v;
+  for (const auto& op : registry())
+    for (const auto& f : device::all_faults())
+      if (op->name() == f.op) v.push_back({f.op, f.name});
+  return v;
+}
+
 class CudaOp : public ::testing::TestWithParam<std::string> {};
+class CudaFault : public ::testing::TestWithParam<FaultParam> {};
 
 }  // namespace
 
@@ -44,13 +58,13 @@ TEST_P(CudaOp, MatchesReferenceOnGeneratedCases) {
   EXPECT_EQ(r.failures, 0) << (r.first_failure ? to_text(r.first_failure->shrunk) : "");
 }
 
-TEST_P(CudaOp, DetectsEveryFault) {
+TEST_P(CudaFault, Detected) {
   LOCKSTEP_REQUIRE_GPU();
-  for (const auto& f : device::all_faults()) {
-    if (GetParam() != f.op) continue;
-    EXPECT_TRUE(cuda_campaign(find_op(GetParam()), f.name, 1000).first_failure.has_value()) << f.name;
-  }
+  EXPECT_TRUE(cuda_campaign(find_op(GetParam().op), GetParam().fault, 1000).first_failure.has_value())
+      << GetParam().op << " --fault " << GetParam().fault << " not detected on the GPU in 1000 cases";
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, CudaOp, ::testing::ValuesIn(op_names()),
-                         [](const auto& info) { return info.param; });
+// One ctest each (gtest_discover_tests): CudaOp.MatchesReferenceOnGeneratedCases/<op>, CudaFault.Detected/<op>__<fault>.
+INSTANTIATE_TEST_SUITE_P(, CudaOp, ::testing::ValuesIn(op_names()), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(, CudaFault, ::testing::ValuesIn(registered_faults()),
+                         [](const auto& info) { return info.param.op + "__" + info.param.fault; });

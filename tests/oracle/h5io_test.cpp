@@ -673,6 +673,31 @@ TEST_F(H5IoTest, AtomicWriteReplacesAndLeavesNoTempFile) {
   EXPECT_EQ(listing(), std::vector<std::string>{"case.h5"});
 }
 
+// The op-agnostic hook for an op's own file kind (page_table registers page_table_dump): a registered kind
+// is written and read like a built-in one, and the rule lists it; a kind of another op, a built-in name or
+// an empty op cannot be registered.
+TEST_F(H5IoTest, RegisteredFileKindIsReadAndWrittenAndListed) {
+  const std::string p = path("k.h5");
+  Dump d = minimal_dump();
+  d.kind = "test_kind";
+  EXPECT_CONTAINS(error_of([&] { write_file(p, d); }), "kind must be one of: case, dump, outputs");
+  register_file_kind({"test_kind", "test_op"});
+  register_file_kind({"test_kind", "test_op"});  // again: no-op
+  ASSERT_NE(find_file_kind("test_kind"), nullptr);
+  EXPECT_EQ(find_file_kind("test_kind")->op, "test_op");
+  EXPECT_EQ(known_kinds().back(), "test_kind");
+  write_file(p, d);
+  expect_same_dump(d, read_file(p));
+  d.kind = "other";
+  const std::string msg = error_of([&] { write_file(p, d); });
+  EXPECT_CONTAINS(msg, "kind must be one of: case, dump, outputs, ");  // then the registered kinds
+  EXPECT_CONTAINS(msg, ", test_kind");
+  EXPECT_CONTAINS(error_of([] { register_file_kind({"test_kind", "another_op"}); }), "already registered by op test_op");
+  EXPECT_CONTAINS(error_of([] { register_file_kind({"dump", "test_op"}); }), "is a built-in kind");
+  EXPECT_CONTAINS(error_of([] { register_file_kind({"x", ""}); }), "needs a name and an op");
+  EXPECT_EQ(find_file_kind("case"), nullptr);
+}
+
 TEST_F(H5IoTest, WriteRejectsInvalidDumps) {
   const std::string p = path("x.h5");
   auto expect_rejected = [&](Dump d, const std::string& field) {

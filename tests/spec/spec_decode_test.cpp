@@ -48,19 +48,7 @@ SpecVerifyInputs two_requests(SpecPath path) {
 }
 
 void expect_same(const SpecVerifyResult& a, const SpecVerifyResult& b) {
-  EXPECT_EQ(a.accept_index, b.accept_index);
-  EXPECT_EQ(a.accept_length, b.accept_length);
-  EXPECT_EQ(a.drafts_accepted, b.drafts_accepted);
-  EXPECT_EQ(a.predict, b.predict);
-  EXPECT_EQ(a.tokens, b.tokens);
-  EXPECT_EQ(a.num_tokens, b.num_tokens);
-  EXPECT_EQ(a.committed_delta, b.committed_delta);
-  EXPECT_EQ(a.verify_delta, b.verify_delta);
-  EXPECT_EQ(a.correct_delta, b.correct_delta);
-  EXPECT_EQ(a.freed_slots, b.freed_slots);
-  EXPECT_EQ(a.allocated_to_committed, b.allocated_to_committed);
-  EXPECT_EQ(a.finish_reason, b.finish_reason);
-  EXPECT_EQ(a.finished_len, b.finished_len);
+  EXPECT_EQ(first_state_difference(a, b), "");  // every field of SpecVerifyResult::fields
 }
 
 }  // namespace
@@ -297,4 +285,33 @@ TEST(SpecDecodeCase, ValidationNamesTheField) {
   }
   c = make_case(SpecPath::v2, 4, {{K::add_request, 3, 5, 4096, 0}});
   EXPECT_THROW(validate(c), Error);
+}
+
+TEST(SpecLockstepDiff, FirstStateDifferenceNamesTheFieldAndBothValues) {
+  // The lockstep diff (oracle/spec/spec_decode.cpp) derives from the fields() lists; its wording is
+  // what the committed dumps' reports and the failure lines carry.
+  SpecVerifyResult a;
+  spec_result_resize(a, 2, 3);
+  SpecVerifyResult b = a;
+  EXPECT_EQ(first_state_difference(a, b), "");
+  b.num_tokens[1] = 2;
+  b.finished_len[0] = 4;  // later in the list: not reported
+  EXPECT_EQ(first_state_difference(a, b), "num_tokens[1]: reference 0, device 2");
+  b = a;
+  b.tokens.pop_back();
+  EXPECT_EQ(first_state_difference(a, b), "tokens: size 12 vs 11");
+  b = a;
+  b.leaves_verify_input = true;
+  EXPECT_EQ(first_state_difference(a, b), "spec_info after verify");
+
+  Req r, q;
+  q.finished_reason = SpecFinishReason::length;
+  q.is_retracted = true;
+  EXPECT_EQ(first_state_difference(r, q), "finished_reason: reference none, device length");
+  q = r;
+  q.is_retracted = true;
+  EXPECT_EQ(first_state_difference(r, q), "is_retracted: reference false, device true");
+  Batch x, y;
+  y.spec_info = SpecInfoKind::idle;
+  EXPECT_EQ(first_state_difference(x, y), "spec_info: reference none, device idle");
 }

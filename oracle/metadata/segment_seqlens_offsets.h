@@ -1,14 +1,14 @@
+#pragma once
 /// Registry entry of segment_seqlens_offsets: reference (reference/metadata), device kernel
 /// (device/metadata), generator (fuzz/metadata); integer outputs compare exactly.
 #include "fuzz/metadata/segment_seqlens_offsets.h"
-#include "oracle/metadata/integer_op.h"
+#include "oracle/op.h"
 #include "reference/metadata/segment_seqlens_offsets.h"
 
 namespace lockstep::oracle {
-namespace {
 
 /// Coverage regions of the segment_seqlens_offsets generator.
-std::vector<Region<SegmentSeqlensCase>> segment_regions() {
+inline std::vector<Region<SegmentSeqlensCase>> segment_seqlens_offsets_regions() {
   using C = const SegmentSeqlensCase&;
   auto pos_kind = [](const Tensor& pos, const Tensor& ids) {
     if (pos.rank() < 2) return "generated";
@@ -40,17 +40,6 @@ std::vector<Region<SegmentSeqlensCase>> segment_regions() {
       .values("max_segments_per_seq", {"1", "2+"}, [](C c) { return c.max_segments_per_seq == 1 ? "1" : "2+"; })
       .when("edge=empty_row", [any_empty_row](C c) { return any_empty_row(c.q_segment_ids); })
       .build();
-}
-
-}  // namespace
-
-std::unique_ptr<Op> make_segment_seqlens_offsets_op() {
-  return std::make_unique<IntegerMetadataOp<SegmentSeqlensCase, SegmentSeqlensOutputs>>(
-      "segment_seqlens_offsets",
-      "TransformerEngine segment ids/positions -> seqlens/offsets (THD/BSHD, masks, extra vmap batch dims)",
-      &fuzz::gen_segment_case, &reference::segment_seqlens_offsets,
-      [](const SegmentSeqlensCase& c, const device::Options& o) { return device::segment_seqlens_offsets(c, o); },
-      &segment_regions);
 }
 
 }  // namespace lockstep::oracle

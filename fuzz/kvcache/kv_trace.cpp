@@ -1,4 +1,4 @@
-#include "fuzz/kvcache/kvcache.h"
+#include "fuzz/kvcache/kv_trace.h"
 
 #include <algorithm>
 #include <tuple>
@@ -43,32 +43,6 @@ rc::Gen<KvTraceCase> gen_kv_trace_case() {
     std::vector<int32_t> flat;
     for (const auto& [k, t, a] : cmds) flat.insert(flat.end(), {k, t, a});
     c.commands = Tensor::from<int32_t>({static_cast<int64_t>(cmds.size()), 3}, flat);
-    return c;
-  });
-}
-
-rc::Gen<PoolSizingCase> gen_pool_sizing_case() {
-  return rc::gen::exec([] {
-    PoolSizingCase c;
-    c.available_bytes = *rc::gen::weightedOneOf<int64_t>({{1, rc::gen::inRange<int64_t>(0, 1 << 24)},
-                                                          {3, rc::gen::inRange<int64_t>(1 << 24, int64_t{1} << 40)}});
-    c.num_full_layers = *rc::gen::weightedOneOf<int64_t>({{1, rc::gen::just<int64_t>(0)}, {4, rc::gen::inRange<int64_t>(1, 13)}});
-    c.num_swa_layers = *rc::gen::inRange<int64_t>(1, 61);
-    c.full_bytes_per_token = *rc::gen::element<int64_t>(512, 1024, 1536, 2048, 4096, 8192, 16384);
-    c.swa_bytes_per_token = *rc::gen::element<int64_t>(512, 1024, 1536, 2048, 4096, 8192, 16384);
-    c.page_size = *rc::gen::element<int64_t>(1, 16, 32, 64);
-    c.num_experts = *rc::gen::element<int64_t>(0, 0, 8, 128);
-    c.ratio = *rc::gen::weightedOneOf<double>({{3, rc::gen::just(0.0)}, {2, rc::gen::element(0.1, 0.15, 0.5, 0.8, 1.0)}});
-    // Sliding window (drawn last): up to the SWA pool's boundary, never past it (spec 3.3 makes a pool
-    // that cannot hold one request an invalid case, rejected by validate()).
-    const int64_t swa = pool_sizes_unvalidated(c).swa_tokens;
-    const int64_t room = swa - c.page_size - 1;  // largest valid window
-    switch (*rc::gen::element(0, 0, 1, 2)) {
-      case 1: c.sliding_window = std::min<int64_t>(*rc::gen::element<int64_t>(512, 1024, 4096), room); break;
-      case 2: c.sliding_window = room - *rc::gen::inRange<int64_t>(0, 4); break;  // at the boundary
-      default: break;
-    }
-    if (c.sliding_window < 1) c.sliding_window = 0;
     return c;
   });
 }

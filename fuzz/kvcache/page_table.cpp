@@ -1,9 +1,9 @@
-#include "fuzz/kvcache/page_table_dump.h"
+#include "fuzz/kvcache/page_table.h"
 
 #include <limits>
 
 #include "core/data.h"
-#include "fuzz/kvcache/kvcache.h"
+#include "fuzz/kvcache/kv_trace.h"
 #include "reference/kvcache/kv_trace.h"
 
 namespace lockstep::fuzz {

@@ -1,15 +1,15 @@
+#pragma once
 /// Registry entry of nsa_metadata: reference host loop (reference/metadata), single-launch device kernel
 /// (device/metadata), generator (fuzz/metadata); integer outputs compare exactly.
 #include "device/metadata/nsa_metadata.h"
 #include "fuzz/metadata/nsa_metadata.h"
-#include "oracle/metadata/integer_op.h"
+#include "oracle/op.h"
 #include "reference/metadata/nsa_metadata.h"
 
 namespace lockstep::oracle {
-namespace {
 
 /// Coverage regions of the nsa_metadata generator.
-std::vector<Region<NsaCase>> nsa_regions() {
+inline std::vector<Region<NsaCase>> nsa_metadata_regions() {
   using C = const NsaCase&;
   auto tokens = [](C c) {
     int64_t n = 0;
@@ -46,15 +46,6 @@ std::vector<Region<NsaCase>> nsa_regions() {
       .when("edge=buffer_slack", [tokens](C c) { return c.max_tokens > tokens(c); })
       .when("edge=multiple_blocks", [tokens](C c) { return tokens(c) > c.block_tokens; })
       .build();
-}
-
-}  // namespace
-
-std::unique_ptr<Op> make_nsa_metadata_op() {
-  return std::make_unique<IntegerMetadataOp<NsaCase, NsaOutputs>>(
-      "nsa_metadata", "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
-      &fuzz::gen_nsa_case, &reference::nsa_metadata,
-      [](const NsaCase& c, const device::Options& o) { return device::nsa_metadata(c, o); }, &nsa_regions);
 }
 
 }  // namespace lockstep::oracle

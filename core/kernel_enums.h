@@ -1,0 +1,43 @@
+#pragma once
+/// Enums and flags that kernel bodies read, defined once for host and kernel code. The host types
+/// (core/*/*.h) use them as field types, with their EnumNames next to the case types; kernel Params
+/// carry them as plain int32_t (`p.mode = kernel_id(c.mode)`) and kernel bodies compare against
+/// `kernel_id(MaskMode::dense)`. Kernel-visible like core/config.h: nothing heavier than <cstdint>,
+/// so nvcc compiles it as it is. Fault ids are not here: they live next to their kernels.
+#include <cstdint>
+
+#include "core/config.h"
+
+namespace lockstep {
+
+/// The int32_t a kernel's Params carries for enum value `e`.
+template <class E>
+LS_HD constexpr int32_t kernel_id(E e) {
+  return static_cast<int32_t>(e);
+}
+
+// ---- attention (core/attention/ragged_paged_attention.h; device/attention/mask.h) ----------------
+
+/// Attention mask of a ragged-paged-attention case: causal, a dense per-sequence (q_len, kv_len)
+/// mask, or segment (shared prefix + per-item causal runs).
+enum class MaskMode : int32_t { causal = 0, dense = 1, segment = 2 };
+
+// ---- metadata (core/metadata/nsa_metadata.h; device/metadata/nsa_metadata_kernel.h) ----------------
+
+/// Forward mode of the NSA metadata builder.
+enum class NsaMode : int32_t { decode = 0, target_verify = 1, draft_extend = 2 };
+
+// ---- speculative decoding (core/spec/spec_decode.h; device/spec/spec_verify_kernel.h) --------------
+
+/// Which result-processing path the scheduler follows (spec §5.2 / §5.3); `plain` is
+/// non-speculative decode (one target token per step), the greedy baseline.
+enum class SpecPath : int32_t { plain = 0, v1 = 1, v2 = 2 };
+
+/// Req.finished_reason (spec §5.4); `none` = not finished.
+enum class SpecFinishReason : int32_t { none = 0, length = 1, matched_token = 2, abort = 3 };
+
+/// Per-request flags of SpecVerifyInputs::flags.
+inline constexpr int32_t kSpecSkip = 1;   ///< finished or retracted before this step: nothing settles (v2)
+inline constexpr int32_t kSpecAbort = 2;  ///< to_finish = abort is set
+
+}  // namespace lockstep
