@@ -30,8 +30,9 @@ namespace lockstep::device {
 
 /// How one kernel is launched: `blocks` blocks of `kernel_block` (`threads` threads each on the GPU, one
 /// emulated thread on the CPU) with `smem_bytes` of dynamic shared memory, then — after every block has
-/// finished — `items` work items of `kernel_item` (grid-stride on the GPU, in item order on the CPU: items
-/// may write the same memory, the last one wins as in a serial loop).
+/// finished — `items` work items of `kernel_item` (grid-stride on the GPU; on the CPU in item order, one
+/// thread: items may write the same memory, e.g. RPA tokens sharing a page, and the CPU run must be one
+/// fixed order).
 struct LaunchGrid {
   int64_t blocks = 0;
   int threads = 128;

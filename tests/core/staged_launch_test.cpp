@@ -4,7 +4,8 @@
 //    download, an out declared in, an inout declared out, a count too small) is caught;
 //  - every registered op, every fault: over generated cases the staged run's outputs and OOB reads are
 //    byte-identical to the direct CPU run (a wrong declaration in an op's buffers() breaks this or fails
-//    the run with the staged buffer it names).
+//    the run with the staged buffer it names);
+//  - RPA staged on 3 CPU-launcher workers gives the one-thread CPU bytes (OOB reads included).
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -14,6 +15,7 @@
 #include "core/attention/ragged_paged_attention.h"
 #include "core/error.h"
 #include "device/core/faults.h"
+#include "device/attention/ragged_paged_attention.h"
 #include "device/core/launch.h"
 #include "oracle/campaign.h"
 #include "oracle/op.h"
@@ -196,6 +198,29 @@ TEST(StagedLaunch, RpaOutOfRangePagesGiveTheCpuLog) {
       if ((i % 2 == 0 && k % 2 == 0) || i % 2 == 1) pages[k] = k % 3 == 0 ? -1 : INT_MAX;
   });
   EXPECT_GT(s.with_oob, 30) << "the cases must include out-of-range pages";
+}
+
+TEST(StagedLaunch, RpaStagedOnThreeWorkersGivesTheOneThreadCpuBytes) {
+  // The staged space runs its kernel on the CPU launcher with options.cpu_threads workers (per-worker OOB logs
+  // merged in block order): the same bytes as the plain one-thread CPU run, bad pages included.
+  const oracle::Op& op = oracle::find_op("ragged_paged_attention");
+  int64_t compared = 0;
+  for (int64_t i = 0; i < 60; ++i) {
+    RpaCase c = std::any_cast<RpaCase>(oracle::campaign_case(op, 13, i).value());
+    auto pages = c.page_indices.span<int32_t>();
+    for (size_t k = 0; k < pages.size(); k += 2) pages[k] = i % 2 ? -1 : pages[k];
+    RpaOutputs one;
+    try {
+      one = ragged_paged_attention(c, Options{Backend::cpu, 0, 1});
+    } catch (const Error&) {
+      continue;
+    }
+    const RpaOutputs staged = ragged_paged_attention(c, Options{Backend::staged, 0, 3});
+    oracle::SideResult a{to_record(one), {}, 0}, b{to_record(staged), {}, 0};
+    EXPECT_EQ(difference(a, b), "") << "case " << i;
+    ++compared;
+  }
+  EXPECT_GT(compared, 30);
 }
 
 }  // namespace
