@@ -110,7 +110,7 @@ int cmd_list(bool json) {
   }
   std::string why;
   const bool cuda = device::cuda_available(&why);
-  fmt::print("backends: cpu{}\n", cuda ? ", cuda" : fmt::format(" (cuda unavailable: {})", why));
+  fmt::print("backends: cpu, staged{}\n", cuda ? ", cuda" : fmt::format(" (cuda unavailable: {})", why));
   return 0;
 }
 
@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
   fuzz->add_option("--first-case", fa.first_case, "index of the first case (to reproduce case i: --first-case i "
                                                   "--cases 1)")
       ->check(integer_in<int64_t>(0, std::numeric_limits<int64_t>::max()));
-  fuzz->add_option("--backend", fa.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  fuzz->add_option("--backend", fa.backend, "device backend: cpu, cuda, or staged (the CUDA path's copies in guarded host memory, kernels on the CPU)")->check(CLI::IsMember({"cpu", "cuda", "staged"}));
   fuzz->add_option("--fault", fa.fault, "inject a named fault (see `lockstep list`); exit 0 iff it is detected");
   fuzz->add_option("--threads", fa.threads, "worker threads")->check(CLI::Range(1, 64));
   fuzz->add_option("--dump-dir", fa.dump_dir, "where failure dumps are written");
@@ -395,7 +395,7 @@ int main(int argc, char** argv) {
   zoo->add_option("--cases", za.cases, "cases per fault campaign")->check(CLI::PositiveNumber);
   zoo->add_option("--seed", za.seed, "campaign seed");
   zoo->add_option("--threads", za.threads, "worker threads")->check(CLI::Range(1, 64));
-  zoo->add_option("--backend", za.backend, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  zoo->add_option("--backend", za.backend, "device backend: cpu, cuda, or staged (the CUDA path's copies in guarded host memory, kernels on the CPU)")->check(CLI::IsMember({"cpu", "cuda", "staged"}));
   zoo->add_option("--dump-dir", za.dump_dir, "where the shrunk counterexamples are written");
   zoo->add_option("--shrink-budget", za.shrink, "lockstep runs spent shrinking each failure")->check(CLI::NonNegativeNumber);
   zoo->add_flag("--markdown", zoo_markdown_flag, "print a Markdown table");
@@ -406,7 +406,7 @@ int main(int argc, char** argv) {
   run->add_option("--in", run_in, "input HDF5 case (fixtures/SCHEMA.md)")->required();
   run->add_option("--out", run_out, "output HDF5 file")->required();
   run->add_option("--backend", run_side, "reference or device")->check(CLI::IsMember({"reference", "device"}));
-  run->add_option("--device", run_device, "device backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  run->add_option("--device", run_device, "device backend: cpu, cuda, or staged (the CUDA path's copies in guarded host memory, kernels on the CPU)")->check(CLI::IsMember({"cpu", "cuda", "staged"}));
   bool run_allow_oob = false;
   run->add_flag("--allow-oob", run_allow_oob, "exit 0 even when the case reads out-of-range pages (still listed)");
   InputArgs run_input;
@@ -415,8 +415,8 @@ int main(int argc, char** argv) {
   std::string replay_path, replay_backend;
   auto* replay = app.add_subcommand("replay", "re-run a dump (or any case file) in lockstep and print its report");
   replay->add_option("dump", replay_path, "HDF5 dump or case file")->required();
-  replay->add_option("--backend", replay_backend, "override the recorded device backend: cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  replay->add_option("--backend", replay_backend, "override the recorded device backend: cpu, cuda or staged")
+      ->check(CLI::IsMember({"cpu", "cuda", "staged"}));
   InputArgs replay_input;
   replay_input.add_to(replay);
 

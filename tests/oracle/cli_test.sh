@@ -38,6 +38,11 @@ expect_error "kv_lens[0] = -4" replay "$tmp/negative.h5"
 "$LOCKSTEP" list | grep -q "ragged_paged_attention" || fail "list"
 "$LOCKSTEP" fuzz --cases 30 --dump-dir "$tmp/dumps" > "$tmp/fuzz.txt" || { cat "$tmp/fuzz.txt"; fail "fuzz"; }
 grep -qE "^summary: [0-9]+ cases, 0 failures" "$tmp/fuzz.txt" && grep -qE "^ragged_paged_attention +30 cases" "$tmp/fuzz.txt" || fail "fuzz summary: $(cat "$tmp/fuzz.txt")"
+# The staged backend: every op's device run through the CUDA path's upload -> launch -> download in guarded
+# host memory (a missing download or a wrong element count in a kernel's buffers() fails here, without a GPU).
+"$LOCKSTEP" fuzz --backend staged --cases 30 --dump-dir "$tmp/dumps" > "$tmp/staged.txt" \
+  || { cat "$tmp/staged.txt"; fail "fuzz --backend staged"; }
+grep -qE "^summary: [0-9]+ cases, 0 failures" "$tmp/staged.txt" || fail "fuzz --backend staged: $(cat "$tmp/staged.txt")"
 "$LOCKSTEP" fuzz --op spec_decode --cases 50 --dump-dir "$tmp/dumps" > "$tmp/spec.txt" || { cat "$tmp/spec.txt"; fail "fuzz spec_decode"; }
 grep -q "^  stats:.*verify_count.*zero_accept_steps.*mean_accept_length" "$tmp/spec.txt" \
   || fail "spec_decode acceptance statistics: $(cat "$tmp/spec.txt")"
