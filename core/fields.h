@@ -251,13 +251,13 @@ std::string state_field_difference(const char* name, const F& a, const F& b, con
 }
 /// Visits the fields of the reference state; `other` holds the device state's fields in the same order.
 struct StateDiffVisitor {
-  const std::vector<const void*>& other;
+  const void* const* other;
   size_t i = 0;
   std::string diff;
   template <class F, class... Extra>
   void operator()(const char* name, F& f, const Extra&... extra) {
     const F& g = *static_cast<const F*>(other[i++]);
-    if (diff.empty()) diff = state_field_difference(name, f, g, diff_label_of(extra...));
+    if (diff.empty() && !(f == g)) diff = state_field_difference(name, f, g, diff_label_of(extra...));
   }
 };
 }  // namespace detail
@@ -271,9 +271,16 @@ struct StateDiffVisitor {
 ///   "{name}: size {n} vs {m}"                  vectors of different length
 template <class Obj>
 std::string first_state_difference(const Obj& ref, const Obj& dev) {
-  std::vector<const void*> other;
-  for_each_field(dev, [&](const char*, auto& f) { other.push_back(&f); });
-  detail::StateDiffVisitor v{other, 0, {}};
+  // Called after every command of a stateful lockstep run: no heap allocation unless the states differ.
+  constexpr size_t kMaxFields = 64;
+  std::array<const void*, kMaxFields> other{};
+  size_t n = 0;
+  for_each_field(dev, [&](const char*, auto& f) {
+    if (n < kMaxFields) other[n] = &f;
+    ++n;
+  });
+  if (n > kMaxFields) throw Error("fields", std::to_string(n), "first_state_difference handles at most 64 fields");
+  detail::StateDiffVisitor v{other.data(), 0, {}};
   const_cast<Obj&>(ref).fields(v);
   return v.diff;
 }

@@ -403,35 +403,35 @@ std::vector<std::string> SpecScheduler::check_invariants(int64_t step, const std
   int64_t slots_held = 0;
   for (const Req& r : reqs_) {
     const int64_t p = size_of(r.origin_input_ids), o = size_of(r.output_ids);
-    const std::string at = fmt::format("{}: req {}", where, r.rid);
+    auto at = [&] { return fmt::format("{}: req {}", where, r.rid); };  // formatted only for a violation
     slots_held += r.req_pool_idx >= 0;
     if (!r.finished() && r.prefilled) {
       if (r.kv_committed_len != p + o - 1)
-        v.push_back(fmt::format("{} kv_committed_len: {} != len(origin) + len(output_ids) - 1 = {}", at,
+        v.push_back(fmt::format("{} kv_committed_len: {} != len(origin) + len(output_ids) - 1 = {}", at(),
                                 r.kv_committed_len, p + o - 1));
       if (r.kv_allocated_len < r.kv_committed_len)
-        v.push_back(fmt::format("{} kv_allocated_len: {} < kv_committed_len {}", at, r.kv_allocated_len,
+        v.push_back(fmt::format("{} kv_allocated_len: {} < kv_committed_len {}", at(), r.kv_allocated_len,
                                 r.kv_committed_len));
     }
     if (!r.finished()) {
       if (o >= r.max_new_tokens)
-        v.push_back(fmt::format("{} finished_reason: live with {} output tokens >= max_new_tokens {}", at, o,
+        v.push_back(fmt::format("{} finished_reason: live with {} output tokens >= max_new_tokens {}", at(), o,
                                 r.max_new_tokens));
       for (int64_t t : r.output_ids)
         if ((t == r.stop_token_id || t == r.eos_token_id) && t >= 0) {
-          v.push_back(fmt::format("{} finished_reason: live with stop token {} in output_ids", at, t));
+          v.push_back(fmt::format("{} finished_reason: live with stop token {} in output_ids", at(), t));
           break;
         }
     } else if (r.finished_reason != SpecFinishReason::abort || r.req_pool_idx >= 0) {
       if (r.kv_committed_freed != r.kv_overallocated_freed || (r.finished_reason != SpecFinishReason::abort &&
                                                                !r.kv_committed_freed))
-        v.push_back(fmt::format("{} kv_committed_freed: finished without its KV released", at));
+        v.push_back(fmt::format("{} kv_committed_freed: finished without its KV released", at()));
     }
     // Greedy equivalence: every emitted token is the target's greedy token.
     const std::vector<int64_t> g = greedy_stream(r.rid, std::max(o, r.max_new_tokens));
     for (int64_t i = 0; i < o; ++i)
       if (r.output_ids[i] != g[i]) {
-        v.push_back(fmt::format("{} output_ids[{}]: {} != greedy target token {}", at, i, r.output_ids[i], g[i]));
+        v.push_back(fmt::format("{} output_ids[{}]: {} != greedy target token {}", at(), i, r.output_ids[i], g[i]));
         break;
       }
     if (r.finished() && r.finished_reason != SpecFinishReason::abort) {
@@ -448,7 +448,7 @@ std::vector<std::string> SpecScheduler::check_invariants(int64_t step, const std
                                stop_at >= r.last_step_start && vis == r.max_new_tokens;
       if (vis != greedy_len && !length_edge)
         v.push_back(fmt::format("{} finished_len: visible output has {} tokens ({}), plain greedy decoding gives {}",
-                                at, vis, enum_name(r.finished_reason), greedy_len));
+                                at(), vis, enum_name(r.finished_reason), greedy_len));
     }
   }
   int64_t waiting_holding = 0;
