@@ -105,15 +105,6 @@ void shrink(const Op& op, rc::Shrinkable<std::any> failing, LockstepResult last,
   out.shrunk = std::move(last.report);
 }
 
-/// The size of a (shrunk) counterexample: its values, i.e. tensor elements plus one per scalar field.
-int64_t case_values(const Op& op, const std::any& c) {
-  int64_t n = 0;
-  for (const auto& [name, v] : op.case_to_record(c).fields) {
-    const auto* t = std::get_if<Tensor>(&v);
-    n += t ? t->numel() : 1;
-  }
-  return n;
-}
 
 /// What a worker keeps of one case until it is folded in index order.
 struct CaseOutcome {
@@ -126,6 +117,16 @@ struct CaseOutcome {
 double on_stat_grid(double v) { return std::ldexp(std::nearbyint(std::ldexp(v, 20)), -20); }
 
 }  // namespace
+
+// The size of a (shrunk) counterexample: its values, i.e. tensor elements plus one per scalar field.
+int64_t case_values(const Op& op, const std::any& c) {
+  int64_t n = 0;
+  for (const auto& [name, v] : op.case_to_record(c).fields) {
+    const auto* t = std::get_if<Tensor>(&v);
+    n += t ? t->numel() : 1;
+  }
+  return n;
+}
 
 CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
   require(opt.cases >= 0, "--cases", opt.cases, "must not be negative");

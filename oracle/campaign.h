@@ -111,6 +111,9 @@ int campaign_size(int64_t index);
 /// Runs the campaign (or its shard). Throws Error for bad options (shard out of range, negative counts).
 CampaignResult run_campaign(const Op& op, const CampaignOptions& options);
 
+/// The size of a (shrunk) counterexample: its values, i.e. tensor elements plus one per scalar field.
+int64_t case_values(const Op& op, const std::any& c);
+
 /// Combines the summaries of shards 0..N-1 of one campaign (same op, seed, backend, fault, range and N;
 /// any order) into the summary of the unsharded campaign: shards are taken in index order up to and
 /// including the first one that failed (its first failure is the campaign's: the lowest failing index),

@@ -13,7 +13,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -98,5 +100,26 @@ inline OpSuiteHooks hooks_for(const std::string& op) {
 struct RegisterOpSuiteHooks {
   RegisterOpSuiteHooks(const std::string& op, OpSuiteHooks hooks) { op_suite_hooks()[op] = std::move(hooks); }
 };
+
+/// One named fault of a registered op, as a test parameter (`op --fault name` in test output).
+struct FaultParam {
+  std::string op, fault;
+};
+inline void PrintTo(const FaultParam& p, std::ostream* os) { *os << p.op << " --fault " << p.fault; }
+
+/// Every fault of every registered op, in registry order.
+inline std::vector<FaultParam> registered_faults() {
+  std::vector<FaultParam> v;
+  for (const auto& op : oracle::registry())
+    for (const auto& f : op->faults()) v.push_back({op->name(), f.name});
+  return v;
+}
+
+/// The registered ops' names, in registry order.
+inline std::vector<std::string> registered_ops() {
+  std::vector<std::string> v;
+  for (const auto& op : oracle::registry()) v.push_back(op->name());
+  return v;
+}
 
 }  // namespace lockstep::testing

@@ -20,34 +20,9 @@ namespace {
 /// 2,000 cases of seed 1 of every op, which must pass).
 constexpr int64_t kDefaultCleanCases = 1000;
 
-struct FaultParam {
-  std::string op, fault;
-};
-void PrintTo(const FaultParam& p, std::ostream* os) { *os << p.op << " --fault " << p.fault; }
-
-std::vector<FaultParam> registered_faults() {
-  std::vector<FaultParam> v;
-  for (const auto& op : registry())
-    for (const auto& f : device::all_faults())
-      if (op->name() == f.op) v.push_back({f.op, f.name});
-  return v;
-}
-
-std::vector<std::string> registered_ops() {
-  std::vector<std::string> v;
-  for (const auto& op : registry()) v.push_back(op->name());
-  return v;
-}
-
-/// Tensor elements + one per scalar field of a case (the campaign's `shrunk_values` measure).
-int64_t case_values(const Op& op, const std::any& c) {
-  int64_t n = 0;
-  for (const auto& [name, v] : op.case_to_record(c).fields) {
-    const auto* t = std::get_if<Tensor>(&v);
-    n += t ? t->numel() : 1;
-  }
-  return n;
-}
+using lockstep::testing::FaultParam;
+using lockstep::testing::registered_faults;
+using lockstep::testing::registered_ops;
 
 class Fault : public ::testing::TestWithParam<FaultParam> {};
 class CleanCampaign : public ::testing::TestWithParam<std::string> {};

@@ -6,6 +6,7 @@
 #include "device/core/backend.h"
 #include "device/core/faults.h"
 #include "oracle/campaign.h"
+#include "oracle/fault_campaign.h"
 
 using namespace lockstep;
 using namespace lockstep::oracle;
@@ -28,24 +29,9 @@ CampaignResult cuda_campaign(const Op& op, const std::string& fault, int64_t cas
   return run_campaign(op, o);
 }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> names;
-  for (const auto& op : registry()) names.push_back(op->name());
-  return names;
-}
-
-struct FaultParam {
-  std::string op, fault;
-};
-void PrintTo(const FaultParam& p, std::ostream* os) { *os << p.op << " --fault " << p.fault; }
-
-std::vector<FaultParam> registered_faults() {
-  std::vector<FaultParam> v;
-  for (const auto& op : registry())
-    for (const auto& f : device::all_faults())
-      if (op->name() == f.op) v.push_back({f.op, f.name});
-  return v;
-}
+using lockstep::testing::FaultParam;
+using lockstep::testing::registered_faults;
+using lockstep::testing::registered_ops;
 
 class CudaOp : public ::testing::TestWithParam<std::string> {};
 class CudaFault : public ::testing::TestWithParam<FaultParam> {};
@@ -65,6 +51,6 @@ TEST_P(CudaFault, Detected) {
 }
 
 // One ctest each (gtest_discover_tests): CudaOp.MatchesReferenceOnGeneratedCases/<op>, CudaFault.Detected/<op>__<fault>.
-INSTANTIATE_TEST_SUITE_P(, CudaOp, ::testing::ValuesIn(op_names()), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(, CudaOp, ::testing::ValuesIn(registered_ops()), [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(, CudaFault, ::testing::ValuesIn(registered_faults()),
                          [](const auto& info) { return info.param.op + "__" + info.param.fault; });
