@@ -111,6 +111,26 @@ double Tensor::get(int64_t i) const {
   return 0;
 }
 
+std::vector<double> Tensor::values() const {
+  std::vector<double> v(static_cast<size_t>(numel_));
+  auto fill = [&](auto tag, auto convert) {
+    using T = decltype(tag);
+    const std::span<const T> s = span<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = convert(s[i]);
+  };
+  switch (dtype_) {
+    case DType::f32: fill(float{}, [](float x) { return static_cast<double>(x); }); break;
+    case DType::bf16: fill(bf16{}, [](bf16 x) { return static_cast<double>(to_float(x)); }); break;
+    case DType::f16: fill(f16{}, [](f16 x) { return static_cast<double>(to_float(x)); }); break;
+    case DType::i32: fill(int32_t{}, [](int32_t x) { return static_cast<double>(x); }); break;
+    case DType::i64: fill(int64_t{}, [](int64_t x) { return static_cast<double>(x); }); break;
+    case DType::boolean:
+      for (size_t i = 0; i < v.size(); ++i) v[i] = get(static_cast<int64_t>(i));
+      break;
+  }
+  return v;
+}
+
 int64_t Tensor::get_int(int64_t i) const {
   const std::byte* p = bytes_.data() + static_cast<size_t>(i) * dtype_size(dtype_);
   switch (dtype_) {

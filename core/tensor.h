@@ -83,6 +83,8 @@ class Tensor {
 
   /// Element at a flat index, converted to double (exact for every dtype but i64 beyond 2^53).
   double get(int64_t flat) const;
+  /// Every element as get() returns it, with the dtype switch outside the loop (bulk reads: comparisons).
+  std::vector<double> values() const;
   /// Stores `v` at a flat index, rounded to dtype() (round_to).
   void set(int64_t flat, double v);
   /// Integer element (for i32/i64/bool tensors).

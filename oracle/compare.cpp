@@ -1,7 +1,6 @@
 #include "oracle/compare.h"
 
 #include <cmath>
-#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -36,26 +35,6 @@ std::vector<int64_t> unravel(int64_t flat, const Shape& shape) {
   }
   return coord;
 }
-/// Every element as a double (the values Tensor::get returns), with the dtype switch outside the loop: the
-/// comparison reads each element twice, and per-element dispatch dominated a fuzz campaign's profile.
-std::vector<double> values_of(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  auto fill = [&](auto convert, auto tag) {
-    using T = decltype(tag);
-    const std::span<const T> s = t.span<T>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = convert(s[i]);
-  };
-  switch (t.dtype()) {
-    case DType::f32: fill([](float x) { return static_cast<double>(x); }, float{}); break;
-    case DType::bf16: fill([](bf16 x) { return static_cast<double>(to_float(x)); }, bf16{}); break;
-    case DType::f16: fill([](f16 x) { return static_cast<double>(to_float(x)); }, f16{}); break;
-    case DType::i32: fill([](int32_t x) { return static_cast<double>(x); }, int32_t{}); break;
-    case DType::i64: fill([](int64_t x) { return static_cast<double>(x); }, int64_t{}); break;
-    default:
-      for (size_t i = 0; i < v.size(); ++i) v[i] = t.get(static_cast<int64_t>(i));
-  }
-  return v;
-}
 }  // namespace
 
 TensorDiff compare_tensor(const std::string& name, const Tensor& ref, const Tensor& dev, const Tolerance& tol) {
@@ -68,7 +47,7 @@ TensorDiff compare_tensor(const std::string& name, const Tensor& ref, const Tens
     return d;
   }
   const int64_t n = ref.numel();
-  const std::vector<double> rv = values_of(ref), dv = values_of(dev);
+  const std::vector<double> rv = ref.values(), dv = dev.values();
   auto set_worst = [&](int64_t i, double r, double v) {
     d.worst_index = i;
     d.worst_coord = unravel(i, ref.shape());
