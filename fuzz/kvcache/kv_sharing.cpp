@@ -68,12 +68,16 @@ KvSharingReqSpec pick_req(int32_t kind) {
 KvSharingSpec pick_spec() {
   KvSharingSpec s;
   s.dtype = pick({DType::f32, DType::bf16, DType::f16});
-  const int32_t L = pick({0, 0, 1, 1, 2}) == 0 ? *rc::gen::inRange(1, 5) : *rc::gen::inRange(5, 13);
+  // Uniform over this weighted list at every size, shrinking toward 1 layer.
+  const int32_t L = *shrinkable_element<int32_t>({1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 9, 10, 11, 12});
   s.layer_types = pick_layer_types(L);
-  // 0 and L each ~1/6; the rest in between.
-  switch (pick({1, 1, 1, 1, 0, 2})) {
-    case 0: s.num_kv_shared_layers = 0; break;
+  // Modes rather than a raw count, so that shrinking L keeps the mode (one shared layer first): 0 and L each
+  // ~1/7, the rest in between.
+  switch (pick({0, 0, 1, 2, 3, 3, 4})) {
+    case 0: s.num_kv_shared_layers = std::min(1, L); break;
+    case 1: s.num_kv_shared_layers = 0; break;
     case 2: s.num_kv_shared_layers = L; break;
+    case 3: s.num_kv_shared_layers = L / 2; break;
     default: s.num_kv_shared_layers = *rc::gen::inRange(0, L + 1); break;
   }
   const int32_t batch = pick({0, 1, 1, 1});  // 0: pure decode (+ idle slots), 1: mixed
