@@ -200,3 +200,13 @@ TEST(KvSharing, RejectsLogitsIndicesTheTransformCannotServe) {
   EXPECT_NE(error_of(make_case({2}, 0, {0, 15}, {20}, {14}, 1)).find("case.layer_types[0] = 2"), std::string::npos);
   EXPECT_EQ(error_of(worked_example()), "");
 }
+
+// Two requests whose new tokens would land in the same cache slots: the write order would decide the cache.
+TEST(KvSharing, RejectsNewTokensSharingACacheSlot) {
+  KvSharingCase c = make_case({0}, 0, {0, 4, 8}, {4, 4}, {3, 7}, 2);
+  c.page_indices = Tensor::from<int32_t>({2}, {0, 0});
+  EXPECT_NE(error_of(c).find("case.page_indices[0] = 0: the slot 0 of request 0's new token at position 0 is also "
+                             "another live position's"),
+            std::string::npos)
+      << error_of(c);
+}
