@@ -10,7 +10,8 @@
 ///                phase 0 zeroes the per-request counts; phase 1, threads over the n real logits indices:
 ///                request_ids[k] = bucketize(li[k], query_start_loc[1:], right=True) by binary search, counts
 ///                by atomic add (bincount); phase 2, thread 0: exclusive scan into query_start_loc' and the max.
-///                Not launched for a pure-decode batch (the host returns the metadata unchanged, as vLLM does).
+///                Idle for a pure-decode batch (transform = 0: the host returns the metadata unchanged, as vLLM
+///                does before any kernel).
 ///   block 2 + r  slot_mapping of request r's scheduled tokens: threads over its tokens, the block table page
 ///                of each position times page_size plus the offset.
 /// KvSharingGatherParams<T>, grid num_actual_tokens blocks: a KV-shared layer's reduced query block. Block k
