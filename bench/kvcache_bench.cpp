@@ -1,9 +1,13 @@
 // Benchmarks of the kvcache family: page-table construction + SWA translation + checked read walk,
-// reference vs device kernel on the CPU launcher, and the KV memory model's decode step. Results:
+// reference vs device kernel on the CPU launcher, the KV memory model's decode step, and a YOCO
+// (kv_sharing) step with and without shared layers. Results:
 // BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include "device/kvcache/kv_sharing.h"
 #include "device/kvcache/page_table.h"
+#include "fuzz/kvcache/kv_sharing.h"
+#include "reference/kvcache/kv_sharing.h"
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool.h"
@@ -81,8 +85,41 @@ void BM_PoolDecodeStep(benchmark::State& state) {
   state.counters["decode_steps/s"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
 }
 
+/// A YOCO step of a Gemma-like stack: 12 layers (5 sliding : 1 full, twice), the last `shared` KV-shared; 4
+/// prefill chunks of `chunk` tokens (last token's logits, 256 cached) + 4 decode requests; 8/2 heads, d 64, bf16,
+/// page 16, window 128.
+KvSharingCase yoco_case(int32_t shared, int32_t chunk) {
+  fuzz::KvSharingSpec s;
+  s.dtype = DType::bf16;
+  s.layer_types = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+  s.num_kv_shared_layers = shared;
+  for (int r = 0; r < 8; ++r) s.reqs.push_back(r < 4 ? fuzz::KvSharingReqSpec{chunk, 256, 1, 0} : fuzz::KvSharingReqSpec{1, 512, 1, 0});
+  s.num_kv_heads = 2;
+  s.group = 4;
+  s.head_dim = 64;
+  s.page_size = 16;
+  s.sliding_window = 128;
+  s.block_q = 16;
+  s.block_kv_pages = 4;
+  s.data_seed = 7;
+  return fuzz::materialize(s);
+}
+
+void BM_KvSharingReference(benchmark::State& state) {
+  const KvSharingCase c = yoco_case(static_cast<int32_t>(state.range(0)), static_cast<int32_t>(state.range(1)));
+  for (auto _ : state) benchmark::DoNotOptimize(reference::kv_sharing(c));
+}
+
+void BM_KvSharingDeviceCpu(benchmark::State& state) {
+  const KvSharingCase c = yoco_case(static_cast<int32_t>(state.range(0)), static_cast<int32_t>(state.range(1)));
+  for (auto _ : state) benchmark::DoNotOptimize(device::kv_sharing(c, device::Options{Backend::cpu, 0}));
+}
+
 }  // namespace
 
+// (num_kv_shared_layers, prefill chunk): no sharing vs 4 of 12 layers shared (the reduced block is 8 rows).
+BENCHMARK(BM_KvSharingReference)->Args({0, 128})->Args({4, 128})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_KvSharingDeviceCpu)->Args({0, 128})->Args({4, 128})->Unit(benchmark::kMillisecond);
 // (batch, seq_len, page_size): decode batches of 8k-token requests, sglang page sizes 1 and 64.
 BENCHMARK(BM_PageTableReference)->Args({64, 8192, 1})->Args({64, 8192, 64})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PageTableDeviceCpu)->Args({64, 8192, 1})->Args({64, 8192, 64})->Unit(benchmark::kMillisecond);

@@ -40,4 +40,14 @@ enum class SpecFinishReason : int32_t { none = 0, length = 1, matched_token = 2,
 inline constexpr int32_t kSpecSkip = 1;   ///< finished or retracted before this step: nothing settles (v2)
 inline constexpr int32_t kSpecAbort = 2;  ///< to_finish = abort is set
 
+// ---- YOCO / KV sharing (core/kvcache/kv_sharing.h; device/kvcache/kv_sharing_kernel.h) -------------
+
+/// Attention type of a decoder layer (Gemma-4 `config.layer_types`: "sliding_attention" / "full_attention").
+enum class LayerType : int32_t { sliding_attention = 0, full_attention = 1 };
+
+/// KvSharingOutputs::kv_source values besides a source layer id: the layer is not KV-shared / it is shared
+/// but no earlier non-shared layer has its type (sglang raises ValueError, spec §2.5).
+inline constexpr int32_t kKvSourceNotShared = -1;
+inline constexpr int32_t kKvSourceNoMatch = -2;
+
 }  // namespace lockstep

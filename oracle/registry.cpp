@@ -30,6 +30,11 @@
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool_sizing.h"
+#include "device/kvcache/kv_sharing.h"
+#include "device/kvcache/kv_sharing_kernel.h"
+#include "fuzz/kvcache/kv_sharing.h"
+#include "oracle/kvcache/kv_sharing.h"
+#include "reference/kvcache/kv_sharing.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -94,6 +99,13 @@ std::vector<std::unique_ptr<Op>> rows() {
       .summary = "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       .generator = fuzz::gen_nsa_case, .reference = reference::nsa_metadata, .device = device::nsa_metadata,
       .regions = nsa_metadata_regions, .faults = device::kNsaFaults, .batching = fuzz::nsa_batching_rule}));
+  v.push_back(row<KvSharingCase, KvSharingOutputs>({
+      .name = "kv_sharing",
+      .summary = "YOCO / KV-sharing fast prefill: source-layer rule (with its ValueError), the reduced-query-block "
+                 "metadata transform, shared layers attending over their source's cache without writing it",
+      .generator = fuzz::gen_kv_sharing_case, .reference = reference::kv_sharing, .device = device::kv_sharing,
+      .regions = kv_sharing_regions, .faults = device::kKvSharingFaults, .tolerance = kv_sharing_tolerance,
+      .check = kv_sharing_stats, .batching = fuzz::kv_sharing_batching_rule}));
   return v;
 }
 
