@@ -3,7 +3,7 @@
 ///
 /// A case is a small shrinkable spec (dtype, rows, columns, value modes, seed) materialised
 /// deterministically. It reaches f32, bf16 and f16; N = 1, odd and even widths up to 1,024 (Gemma-4's
-/// ple_dim is 256); 1 to 64 rows; gate values moderate ([-4, 4], where the tanh form and the erf form differ
+/// ple_dim is 256); 0 (an empty batch) to 64 rows; gate values moderate ([-4, 4], where the tanh form and the erf form differ
 /// most), log-uniform over ~80 binades (tiny to huge), saturated negative (tanh = -1 in fp32), past the fp32
 /// g^3 overflow (|g| > 6.98e12, bf16/f32), subnormal, ±0 and the hand points 0, ±1, ±3; ple moderate or
 /// log-uniform. |out| stays far from the output type's overflow threshold (f16: below 2^15), so reference and

@@ -64,7 +64,7 @@ rc::Gen<RopeSpec> gen_rope_spec() {
     s.num_q_heads = pick({1, 2, 4, 8});
     s.num_kv_heads = pick({1, 2});
     const int32_t max_len = s.head_dim >= 256 ? 4 : 16;
-    const int n = pick({1, 1, 2, 3, 4});
+    const int n = pick({1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 0});  // 0: no tokens (T = 0)
     for (int i = 0; i < n; ++i) {
       RopeSeqSpec q;
       switch (pick({0, 1, 1, 2, 2, 3})) {  // cached prefix: none / short / long / very long

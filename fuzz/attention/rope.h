@@ -5,7 +5,7 @@
 /// sliding layer (default rope, theta 1e4, head_dim up to 256) and full layer (proportional, factor 0.25,
 /// theta 1e6, global_head_dim up to 512) and other factors (0, 0.125, 0.5, 0.75, 1: no / some / all pairs
 /// rotated, odd pair counts via head_dim 6, 12) and thetas; 1–8 q heads, 1–2 kv heads; i32 and i64 positions
-/// laid out as 1–4 sequences, each a run of consecutive positions after a cached prefix (none, short, long, up
+/// laid out as 0 (T = 0) to 4 sequences, each a run of consecutive positions after a cached prefix (none, short, long, up
 /// to 2^17, rarely 2^20), decode runs of one token, optionally shuffled (out of order) and with repeated
 /// positions; q/k values of amplitude 1, 8 or 300 with exact zeros.
 #include <vector>

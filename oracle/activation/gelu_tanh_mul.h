@@ -25,7 +25,9 @@ inline std::vector<Region<GeluTanhMulCase>> gelu_tanh_mul_regions() {
   using C = const GeluTanhMulCase&;
   return Regions<GeluTanhMulCase>()
       .values("dtype", {"f32", "bf16", "f16"}, [](C c) { return std::string(dtype_name(c.gate.dtype())); })
-      .values("rows", {"1", "2-8", ">8"}, [](C c) { return c.rows() == 1 ? "1" : c.rows() <= 8 ? "2-8" : ">8"; })
+      .values("rows", {"0", "1", "2-8", ">8"}, [](C c) {
+        return c.rows() == 0 ? "0" : c.rows() == 1 ? "1" : c.rows() <= 8 ? "2-8" : ">8";
+      })
       .values("cols", {"1", "odd", "even"}, [](C c) { return c.cols() == 1 ? "1" : c.cols() % 2 ? "odd" : "even"; })
       .when("gate=zero", [](C c) { return any_gate(c, [](double g) { return g == 0 && !std::signbit(g); }); })
       .when("gate=negative_zero", [](C c) { return any_gate(c, [](double g) { return g == 0 && std::signbit(g); }); })

@@ -58,6 +58,9 @@ inline std::vector<Region<RopeCase>> rope_regions() {
         const auto p = positions_of(c);
         return std::any_of(p.begin(), p.end(), [](int64_t x) { return x >= (int64_t{1} << 17); });
       })
+      .values("tokens", {"0", "1", ">1"}, [](C c) {
+        return c.num_tokens() == 0 ? "0" : c.num_tokens() == 1 ? "1" : ">1";
+      })
       .values("heads", {"q1", "gqa"}, [](C c) { return c.num_q_heads == 1 ? "q1" : "gqa"; })
       .build();
 }
