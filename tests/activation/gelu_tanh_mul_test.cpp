@@ -94,7 +94,7 @@ TEST(GeluTanhMul, SaturationAndCubeOverflowAgree) {
   for (int i = 0; i < 4; ++i) EXPECT_LE(std::abs(d.out.get(i) - r.out.get(i)), tol.atol + tol.rtol * std::abs(r.out.get(i)));
 }
 
-// The bound's absolute part: ~0.5 |g ple| 2^-22 |t| where tanh is flat, and the argument's error where it is not.
+// The bound's absolute part: ~0.5 |g ple| 2.5 * 2^-23 |t| where tanh is flat, and the argument's error where it is not.
 TEST(GeluTanhMul, ErrorBoundParts) {
   const double flat = reference::gelu_tanh_mul_fp32_error(-40.0, 1.0).abs;  // t = -1, sech^2 ~ 0
   EXPECT_NEAR(flat, 0.5 * 40 * 2.5 * 0x1.0p-23, 0.5 * 40 * 0x1.0p-30);
