@@ -12,7 +12,9 @@ set(LOCKSTEP_OPS
   spec/spec_decode
   metadata/segment_seqlens_offsets
   metadata/nsa_metadata
-  kvcache/kv_sharing)
+  kvcache/kv_sharing
+  activation/gelu_tanh_mul
+  attention/rope)
 
 # Every op's case type is declared in core/F/OP.h: an entry without one is a typo, not an op.
 foreach(_op ${LOCKSTEP_OPS})

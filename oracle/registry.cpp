@@ -35,6 +35,13 @@
 #include "fuzz/kvcache/kv_sharing.h"
 #include "oracle/kvcache/kv_sharing.h"
 #include "reference/kvcache/kv_sharing.h"
+// Issue 10: gelu_tanh_mul, rope.
+#include "device/activation/gelu_tanh_mul.h"
+#include "device/activation/gelu_tanh_mul_kernel.h"
+#include "oracle/activation/gelu_tanh_mul.h"
+#include "device/attention/rope.h"
+#include "device/attention/rope_kernel.h"
+#include "oracle/attention/rope.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -106,6 +113,20 @@ std::vector<std::unique_ptr<Op>> rows() {
       .generator = fuzz::gen_kv_sharing_case, .reference = reference::kv_sharing, .device = device::kv_sharing,
       .regions = kv_sharing_regions, .faults = device::kKvSharingFaults, .tolerance = kv_sharing_tolerance,
       .check = kv_sharing_stats, .batching = fuzz::kv_sharing_batching_rule}));
+  v.push_back(row<GeluTanhMulCase, GeluTanhMulOutputs>({
+      .name = "gelu_tanh_mul",
+      .summary = "Gemma-4 PLE activation: gelu_pytorch_tanh(gate) * ple per row in fp32 (bf16/f16/f32, saturation, "
+                 "fp32 g^3 overflow, subnormals)",
+      .generator = fuzz::gen_gelu_tanh_mul_case, .reference = reference::gelu_tanh_mul,
+      .device = device::gelu_tanh_mul, .regions = gelu_tanh_mul_regions, .faults = device::kGeluFaults,
+      .tolerance = gelu_tanh_mul_tolerance, .batching = fuzz::gelu_tanh_mul_batching_rule}));
+  v.push_back(row<RopeCase, RopeOutputs>({
+      .name = "rope",
+      .summary = "Gemma-4 RoPE on q and k over ragged positions: sliding (default, theta 1e4) and full (HF "
+                 "proportional, partial_rotary_factor 0.25, theta 1e6) layers, fp32 angles",
+      .generator = fuzz::gen_rope_case, .reference = reference::rope, .device = device::rope,
+      .regions = rope_regions, .faults = device::kRopeFaults, .tolerance = rope_tolerance,
+      .batching = fuzz::rope_batching_rule}));
   return v;
 }
 
