@@ -30,6 +30,9 @@
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool_sizing.h"
+#include "device/moe/moe_routing.h"
+#include "device/moe/moe_routing_kernel.h"
+#include "oracle/moe/moe_routing.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -94,6 +97,13 @@ std::vector<std::unique_ptr<Op>> rows() {
       .summary = "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       .generator = fuzz::gen_nsa_case, .reference = reference::nsa_metadata, .device = device::nsa_metadata,
       .regions = nsa_metadata_regions, .faults = device::kNsaFaults, .batching = fuzz::nsa_batching_rule}));
+  v.push_back(row<MoeRoutingCase, MoeRoutingOutputs>({
+      .name = "moe_routing",
+      .summary = "Gemma-4 fused MoE routing: top-K on fp32 logits in the sort-key total order (ties to the lowest id, "
+                 "+0 above -0, NaN by sign), softmax over the K selected with the S > 0 guard, x per_expert_scale",
+      .generator = fuzz::gen_moe_routing_case, .reference = reference::moe_routing, .device = device::moe_routing,
+      .regions = moe_routing_regions, .faults = device::kMoeRoutingFaults, .tolerance = moe_routing_tolerance,
+      .batching = fuzz::moe_routing_batching_rule}));
   return v;
 }
 
