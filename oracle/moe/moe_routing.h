@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "device/moe/moe_routing.h"
 #include "fuzz/moe/moe_routing.h"
 #include "oracle/compare.h"
@@ -40,7 +41,7 @@ inline bool tie_at_boundary(const MoeRoutingCase& c) {
   });
 }
 /// HF's fp32 probability order may pick other experts (reference/moe/moe_routing.h moe_routing_hf: a
-/// selected expert shares its fp32 probability with an expert of a different logit).
+/// selected expert shares its fp32 probability with an expert of a different logit bit pattern, ±0 included).
 inline bool probability_tie(const MoeRoutingCase& c) {
   const auto ours = reference::moe_routing(c);
   const int64_t E = c.experts(), K = c.topk;
@@ -52,7 +53,8 @@ inline bool probability_tie(const MoeRoutingCase& c) {
     for (int64_t k = 0; k < K; ++k) {
       const int64_t x = ours.topk_ids.get_int(t * K + k);
       for (int64_t y = 0; y < E; ++y)
-        if (p[y] == p[x] && moe_logit_f32(c.gating_output, t * E + y) != moe_logit_f32(c.gating_output, t * E + x))
+        if (p[y] == p[x] && float_bits(moe_logit_f32(c.gating_output, t * E + y)) !=
+                                float_bits(moe_logit_f32(c.gating_output, t * E + x)))
           return true;
     }
   }

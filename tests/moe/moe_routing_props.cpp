@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "core/dtype.h"
 #include "fuzz/moe/moe_routing.h"
 #include "oracle/campaign.h"
 #include "oracle/op.h"
@@ -23,17 +24,18 @@ bool row_finite(const MoeRoutingCase& c, int64_t t) {
 }
 
 /// When HF's order may differ from the logit rule in row t (the statement the property checks): some selected
-/// expert x (logit order) has the same `prob_dtype` probability as an expert y with a different logit.
+/// expert x (logit order) has the same `prob_dtype` probability as an expert y with a different logit bit
+/// pattern (a different value, or +0 vs -0: the logit rule ranks +0 above -0, HF sees equal probabilities).
 /// Rounding is monotone, so l_x > l_y implies p_x >= p_y; without such a pair every selected x is strictly
-/// above every expert of lower logit in p as well, equal logits tie in both orders and go to the lowest id,
-/// hence HF's first K are the logit rule's first K, in the same order.
+/// above every expert of lower rank in p as well, identical logits tie in both orders and go to the lowest
+/// id, hence HF's first K are the logit rule's first K, in the same order.
 bool may_differ(const MoeRoutingCase& c, const MoeRoutingOutputs& ours, int64_t t, const std::vector<double>& p) {
   const int64_t E = c.experts(), K = c.topk;
   for (int64_t k = 0; k < K; ++k) {
     const int64_t x = ours.topk_ids.get_int(t * K + k);
-    const float lx = moe_logit_f32(c.gating_output, t * E + x);
+    const uint32_t lx = float_bits(moe_logit_f32(c.gating_output, t * E + x));
     for (int64_t y = 0; y < E; ++y)
-      if (p[y] == p[x] && moe_logit_f32(c.gating_output, t * E + y) != lx) return true;
+      if (p[y] == p[x] && float_bits(moe_logit_f32(c.gating_output, t * E + y)) != lx) return true;
   }
   return false;
 }
