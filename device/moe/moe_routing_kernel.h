@@ -128,13 +128,13 @@ LS_HD inline void kernel_block(const MoeRoutingParams<G, S>& P, const BlockCtx& 
   for (int32_t size = 2; size <= N; size <<= 1) {
     for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
       LS_FOR_THREADS(ctx, i, N / 2) {
-        const int64_t lo = 2 * stride * (i / stride) + i % stride, hi = lo + stride;
+        // Pair i of this step: stride is a power of two, so lo = 2*stride*(i/stride) + i%stride in bit ops.
+        const int64_t lo = ((i & ~int64_t{stride - 1}) << 1) | (i & (stride - 1)), hi = lo + stride;
         const bool ascending = (lo & size) == 0;
         const int64_t a = keys[lo], b = keys[hi];
-        if ((a > b) == ascending) {
-          keys[lo] = b;
-          keys[hi] = a;
-        }
+        const int64_t mn = a < b ? a : b, mx = a < b ? b : a;  // branch-free compare-exchange
+        keys[lo] = ascending ? mn : mx;
+        keys[hi] = ascending ? mx : mn;
       }
       ctx.sync();
     }
