@@ -169,6 +169,12 @@ TEST(MoeRouting, OneExpertAndNonPowerOfTwoWidths) {
   for (int e = 0; e < 255; ++e) row[e] = static_cast<float>((e * 37) % 255);
   const auto o = run(make(1, 255, row, 8));
   EXPECT_EQ(ids(o)[0], 62);  // 62 * 37 = 2294 = 9 * 255 - 1: value 254, the largest
+  // The launchers' largest E (BLOCK_E = 1024) with K = E: every expert once, in descending order.
+  std::vector<float> wide(1000);
+  for (int e = 0; e < 1000; ++e) wide[e] = static_cast<float>((e * 7919) % 1000) / 8;
+  const auto all = run(make(1, 1000, wide, 1000));
+  EXPECT_EQ(ids(all)[0], 321);  // 321 * 7919 = 2541999: value 999 / 8, the largest
+  for (int k = 1; k < 1000; ++k) EXPECT_GT(wide[ids(all)[k - 1]], wide[ids(all)[k]]);
 }
 
 TEST(MoeRouting, ZeroTokens) {
