@@ -14,7 +14,8 @@ set(LOCKSTEP_OPS
   metadata/nsa_metadata
   kvcache/kv_sharing
   activation/gelu_tanh_mul
-  attention/rope)
+  attention/rope
+  moe/moe_routing)
 
 # Every op's case type is declared in core/F/OP.h: an entry without one is a typo, not an op.
 foreach(_op ${LOCKSTEP_OPS})

@@ -59,7 +59,8 @@ TensorDiff compare_tensor(const std::string& name, const Tensor& ref, const Tens
     const double r = rv[static_cast<size_t>(i)], v = dv[static_cast<size_t>(i)];
     const bool special = std::isnan(r) || std::isnan(v) || std::isinf(r) || std::isinf(v);
     if (!special) continue;
-    const bool agree = !std::isnan(r) && !std::isnan(v) && r == v;  // same signed infinity
+    const bool agree = std::isnan(r) || std::isnan(v) ? tol.nan_equal && std::isnan(r) && std::isnan(v)
+                                                      : r == v;  // same signed infinity
     if (!agree) {
       if (d.mismatches++ == 0) set_worst(i, r, v);
     }
@@ -73,7 +74,7 @@ TensorDiff compare_tensor(const std::string& name, const Tensor& ref, const Tens
   double worst_excess = 0, err2 = 0, ref2 = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double r = rv[static_cast<size_t>(i)], v = dv[static_cast<size_t>(i)];
-    if (std::isinf(r)) continue;
+    if (std::isinf(r) || std::isnan(r)) continue;  // agreed in check 2
     const double abs = std::fabs(v - r);
     const double rel = abs / std::max(std::fabs(r), 1e-30);
     d.max_abs = std::max(d.max_abs, abs);

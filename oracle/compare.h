@@ -1,7 +1,8 @@
 #pragma once
 /// Comparison of reference and device outputs in a fixed order (ggml test-backend-ops / Eigen style):
 ///   1. inputs unmodified by the device run (checked by the runner)
-///   2. NaN / Inf agreement, sign included (a NaN in a reference output is itself a failure: decision 3)
+///   2. NaN / Inf agreement, sign included (a NaN in a reference output is itself a failure: decision 3,
+///      unless the tolerance says NaN equals NaN in the same position: decision 7)
 ///   3. tolerance: |dev - ref| <= atol + rtol * |ref| for every element
 ///   4. (bf16/f16 outputs, oracle/op.h check_output_rounding) the output equals the same kernel's
 ///      f32-output run rounded to nearest-even, bit for bit: exact, so a wrongly rounding cast (one ulp,
@@ -19,6 +20,9 @@ namespace lockstep::oracle {
 struct Tolerance {
   double atol = 0;
   double rtol = 0;
+  /// NaN on both sides in the same position agrees (routing, decision 7: its NaN weights are specified
+  /// outputs); otherwise any NaN fails (decision 3).
+  bool nan_equal = false;
   bool exact() const { return atol == 0 && rtol == 0; }
 };
 

@@ -42,6 +42,9 @@
 #include "device/attention/rope.h"
 #include "device/attention/rope_kernel.h"
 #include "oracle/attention/rope.h"
+#include "device/moe/moe_routing.h"
+#include "device/moe/moe_routing_kernel.h"
+#include "oracle/moe/moe_routing.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -127,6 +130,13 @@ std::vector<std::unique_ptr<Op>> rows() {
       .generator = fuzz::gen_rope_case, .reference = reference::rope, .device = device::rope,
       .regions = rope_regions, .faults = device::kRopeFaults, .tolerance = rope_tolerance,
       .batching = fuzz::rope_batching_rule}));
+  v.push_back(row<MoeRoutingCase, MoeRoutingOutputs>({
+      .name = "moe_routing",
+      .summary = "Gemma-4 fused MoE routing: top-K on fp32 logits in the sort-key total order (ties to the lowest id, "
+                 "+0 above -0, NaN by sign), softmax over the K selected with the S > 0 guard, x per_expert_scale",
+      .generator = fuzz::gen_moe_routing_case, .reference = reference::moe_routing, .device = device::moe_routing,
+      .regions = moe_routing_regions, .faults = device::kMoeRoutingFaults, .tolerance = moe_routing_tolerance,
+      .batching = fuzz::moe_routing_batching_rule}));
   return v;
 }
 

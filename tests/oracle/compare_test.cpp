@@ -51,6 +51,22 @@ TEST(Compare, NanAndInfMustAgreeWithSign) {
   EXPECT_FALSE(compare_tensor("x", f32({0}), f32({nan}), {1, 1}).passed);
 }
 
+// Decision 7 (moe_routing): with nan_equal, NaN agrees with NaN in the same position only; everything else as
+// before (a NaN against a number fails, infinities keep their sign, finite elements keep the tolerance).
+TEST(Compare, NanEqualAgreesOnlyInTheSamePosition) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  Tolerance t{1e-3, 0, true};
+  EXPECT_TRUE(compare_tensor("w", f32({nan, 1, -inf}), f32({-nan, 1.0005f, -inf}), t).passed);
+  EXPECT_FALSE(compare_tensor("w", f32({nan, 1}), f32({1, nan}), t).passed);
+  EXPECT_FALSE(compare_tensor("w", f32({nan}), f32({0}), t).passed);
+  EXPECT_FALSE(compare_tensor("w", f32({inf}), f32({-inf}), t).passed);
+  EXPECT_FALSE(compare_tensor("w", f32({nan, 1}), f32({nan, 1.01f}), t).passed);
+  const TensorDiff d = compare_tensor("w", f32({nan, 2}), f32({nan, 2.0001f}), t);
+  EXPECT_TRUE(d.passed);
+  EXPECT_NEAR(d.max_abs, 1e-4, 1e-6);  // the NaN element does not poison the metrics
+  EXPECT_FALSE(std::isnan(d.nmse));
+}
+
 TEST(Compare, ExactForIntegersAndShapeMismatch) {
   auto a = Tensor::from<int32_t>({3}, {1, 2, 3});
   auto b = Tensor::from<int32_t>({3}, {1, 2, 4});
