@@ -11,7 +11,9 @@ set(LOCKSTEP_OPS
   kvcache/page_table
   spec/spec_decode
   metadata/segment_seqlens_offsets
-  metadata/nsa_metadata)
+  metadata/nsa_metadata
+  norm/rmsnorm
+  norm/qkv_rmsnorm)
 
 # Every op's case type is declared in core/F/OP.h: an entry without one is a typo, not an op.
 foreach(_op ${LOCKSTEP_OPS})

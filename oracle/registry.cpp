@@ -30,6 +30,16 @@
 #include "reference/kvcache/kv_trace.h"
 #include "reference/kvcache/page_table.h"
 #include "reference/kvcache/pool_sizing.h"
+#include "device/norm/qkv_rmsnorm.h"
+#include "device/norm/qkv_rmsnorm_kernel.h"
+#include "device/norm/rmsnorm.h"
+#include "device/norm/rmsnorm_kernel.h"
+#include "fuzz/norm/qkv_rmsnorm.h"
+#include "fuzz/norm/rmsnorm.h"
+#include "oracle/norm/qkv_rmsnorm.h"
+#include "oracle/norm/rmsnorm.h"
+#include "reference/norm/qkv_rmsnorm.h"
+#include "reference/norm/rmsnorm.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -94,6 +104,19 @@ std::vector<std::unique_ptr<Op>> rows() {
       .summary = "sglang NSA metadata: decode / target_verify / draft_extend expansion, topk clamp, page rows",
       .generator = fuzz::gen_nsa_case, .reference = reference::nsa_metadata, .device = device::nsa_metadata,
       .regions = nsa_metadata_regions, .faults = device::kNsaFaults, .batching = fuzz::nsa_batching_rule}));
+  v.push_back(row<RmsNormCase, RmsNormOutputs>({
+      .name = "rmsnorm",
+      .summary = "Gemma-4 fused RMSNorm family (x*w, no-weight, add_rmsnorm, rmsnorm_add, residual scalar, dual, "
+                 "post-attn triple), fp32 row reductions, any width",
+      .generator = fuzz::gen_rmsnorm_case, .reference = reference::rmsnorm, .device = device::rmsnorm,
+      .regions = rmsnorm_regions, .faults = device::kRmsNormFaults, .tolerance = rmsnorm_tolerance,
+      .batching = fuzz::rmsnorm_batching_rule}));
+  v.push_back(row<QkvRmsNormCase, QkvRmsNormOutputs>({
+      .name = "qkv_rmsnorm",
+      .summary = "Gemma-4 per-head q/k/v RMSNorm (q, k weighted, v unweighted; q only on a KV-shared layer)",
+      .generator = fuzz::gen_qkv_rmsnorm_case, .reference = reference::qkv_rmsnorm, .device = device::qkv_rmsnorm,
+      .regions = qkv_rmsnorm_regions, .faults = device::kQkvNormFaults, .tolerance = qkv_rmsnorm_tolerance,
+      .batching = fuzz::qkv_rmsnorm_batching_rule}));
   return v;
 }
 
