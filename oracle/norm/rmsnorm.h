@@ -57,7 +57,7 @@ inline std::vector<Region<RmsNormCase>> rmsnorm_regions() {
       .values("rows", {"0", "1", ">1"}, [](C c) { return c.rows() == 0 ? "0" : c.rows() == 1 ? "1" : ">1"; })
       .when("no_weight", [](C c) { return c.variant == RmsNormVariant::rmsnorm && c.with_scale == 0; })
       .when("zero_row", any_zero_row)
-      .values("eps", {"1e-6", ">1e-6"}, [](C c) { return c.eps == 1e-6 ? "1e-6" : c.eps > 1e-6 ? ">1e-6" : "<1e-6"; })
+      .values("eps", {"<1e-6", "1e-6", ">1e-6"}, [](C c) { return c.eps == 1e-6 ? "1e-6" : c.eps > 1e-6 ? ">1e-6" : "<1e-6"; })
       .values("magnitude", {"tiny", "normal", "big"}, [max_abs](C c) {
         const double m = max_abs(c.x);
         const double big = c.dtype == DType::f16 ? 100 : 1e6;
