@@ -55,8 +55,8 @@ inline std::vector<Region<RmsNormCase>> rmsnorm_regions() {
         return H == 1 ? "1" : H >= 1024 ? ">=1024" : H % 2 ? "odd" : "even";
       })
       .values("rows", {"0", "1", ">1"}, [](C c) { return c.rows() == 0 ? "0" : c.rows() == 1 ? "1" : ">1"; })
-      .when("no_weight", [](C c) { return c.variant == RmsNormVariant::rmsnorm && c.with_scale == 0; })
-      .when("zero_row", any_zero_row)
+      .when("weight=none", [](C c) { return c.variant == RmsNormVariant::rmsnorm && c.with_scale == 0; })
+      .when("edge=zero_row", any_zero_row)
       .values("eps", {"<1e-6", "1e-6", ">1e-6"}, [](C c) { return c.eps == 1e-6 ? "1e-6" : c.eps > 1e-6 ? ">1e-6" : "<1e-6"; })
       .values("magnitude", {"tiny", "normal", "big"}, [max_abs](C c) {
         const double m = max_abs(c.x);
@@ -68,7 +68,7 @@ inline std::vector<Region<RmsNormCase>> rmsnorm_regions() {
         const double s = c.scalar.get(0);
         return s == 0 ? "zero" : s < 0 ? "negative" : "positive";
       })
-      .when("sum_not_representable", [](C c) {  // x + r inexact in dtype: the rounded-sum fault is visible
+      .when("edge=sum_not_representable", [](C c) {  // x + r inexact in dtype: the rounded-sum fault is visible
         if (c.variant != RmsNormVariant::add_rmsnorm || c.dtype == DType::f32) return false;
         for (int64_t i = 0; i < c.x.numel(); ++i) {
           const double s = c.x.get(i) + c.r.get(i);
