@@ -110,7 +110,7 @@ std::vector<std::unique_ptr<Op>> rows() {
                  "post-attn triple), fp32 row reductions, any width",
       .generator = fuzz::gen_rmsnorm_case, .reference = reference::rmsnorm, .device = device::rmsnorm,
       .regions = rmsnorm_regions, .faults = device::kRmsNormFaults, .tolerance = rmsnorm_tolerance,
-      .batching = fuzz::rmsnorm_batching_rule}));
+      .check = rmsnorm_f32_check, .batching = fuzz::rmsnorm_batching_rule}));
   v.push_back(row<QkvRmsNormCase, QkvRmsNormOutputs>({
       .name = "qkv_rmsnorm",
       .summary = "Gemma-4 per-head q/k/v RMSNorm (q, k weighted, v unweighted; q only on a KV-shared layer)",

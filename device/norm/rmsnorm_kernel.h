@@ -21,20 +21,20 @@ namespace lockstep::device {
 enum RmsNormFault : int {
   kRmsNormFaultNone = 0,
   kRmsNormFaultOnePlusWeight = 1,   ///< the first norm's weight applied as (1 + w) (Gemma-2/3)
-  kRmsNormFaultFromRoundedSum = 2,  ///< add_rmsnorm normalises the stored (dtype-rounded) residual
-  kRmsNormFaultParRounded = 3,      ///< triple: par rounded to its stored bf16 before the shared norm
+  kRmsNormFaultFromRoundedSum = 2,  ///< add_rmsnorm normalises the dtype-rounded sum x + r
+  kRmsNormFaultParRounded = 3,      ///< triple: par rounded to bf16 before the shared norm
 };
 
 inline constexpr Fault kRmsNormFaults[] = {
     {"rmsnorm_one_plus_weight", kRmsNormFaultOnePlusWeight,
      "Gemma-2/3's x*rrms*(1+w) instead of Gemma-4's x*rrms*w (the first norm's weight, every weighted variant)"},
     {"rmsnorm_add_from_rounded_sum", kRmsNormFaultFromRoundedSum,
-     "add_rmsnorm normalises the residual it stored (x + r rounded to x.dtype) instead of the unrounded fp32 sum "
-     "(the unfused add-then-norm path); within about one ulp of the output, so the oracle's exact rounding check "
-     "(bf16/f16 output == the f32-output run rounded) is what sees it"},
+     "add_rmsnorm normalises x + r rounded to x.dtype (what residual_out holds; the unfused add-then-norm path) "
+     "instead of the unrounded fp32 sum; moves a bf16/f16 output by at most about one ulp, so the row's f32 "
+     "check (the f32-output run against the reference at f32 precision) is what sees it"},
     {"triple_norm_par_rounded", kRmsNormFaultParRounded,
-     "post_attn_triple_rmsnorm rounds par to its stored bf16 before the shared norm (the unfused fallback); "
-     "seen by the exact rounding check"},
+     "post_attn_triple_rmsnorm rounds par to bf16 before the shared norm (the unfused fallback); seen by the "
+     "row's f32 check"},
 };
 
 template <class T, class O>
@@ -122,10 +122,10 @@ LS_HD inline void rmsnorm_block(const RmsNormParams<T, O>& P, const BlockCtx& ct
     }
     case kernel_id(RmsNormVariant::add_rmsnorm): {
       const bool rounded = P.fault == kRmsNormFaultFromRoundedSum;
-      // The fault normalises what residual_out holds: the sum as stored (rounded to O).
+      // The fault normalises the sum rounded to the input dtype (what residual_out holds).
       auto s = [&](int64_t i) {
         const float v = xi(i) + ld(r, i);
-        return rounded ? load_f32(store_as<O>(v)) : v;
+        return rounded ? load_f32(store_as<T>(v)) : v;
       };
       LS_FOR_THREADS(ctx, i, H) { P.residual_out[o0 + i] = store_as<O>(xi(i) + ld(r, i)); }
       const float rr = rrms_from_sum(row_sum_sq(ctx, H, red, s), H, P.eps);
@@ -147,7 +147,7 @@ LS_HD inline void rmsnorm_block(const RmsNormParams<T, O>& P, const BlockCtx& ct
       const bool rounded = P.fault == kRmsNormFaultParRounded;
       auto par = [&](int64_t i) {
         const float v = xi(i) * rra * w1(i) + ld(r, i);  // fp32, not rounded before reuse
-        return rounded ? load_f32(store_as<O>(v)) : v;
+        return rounded ? load_f32(store_as<bf16>(v)) : v;
       };
       const float rrp = rrms_from_sum(row_sum_sq(ctx, H, red, par), H, P.eps);
       LS_FOR_THREADS(ctx, i, H) {

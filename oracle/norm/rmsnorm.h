@@ -14,14 +14,18 @@
 ///   triple                       par: a = max (e_n (1+u) |n_i|) / (1-u), e = u / (1-u); router/dense/moe:
 ///                                a = max |w_k,i| (1+u)^2 rrms_p (|d_i| (1+ep) + |par_i| ep), e = 3u
 /// All outputs of a case share one Tolerance (the widest). The bf16/f16 outputs also pass the exact rounding
-/// check (== the f32-output run rounded to nearest-even), which is what detects the two rounded-sum faults:
-/// they move the output by at most about one ulp, inside any honest tolerance (docs: see the report).
+/// check (== the f32-output run rounded to nearest-even) and rmsnorm_f32_check below (the f32-output run
+/// against the reference at f32 precision, same derivation with O = f32), which is what detects the two
+/// rounded-sum faults: they move a bf16/f16 output by at most about one ulp, inside any honest tolerance
+/// at that precision.
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "core/norm/rmsnorm.h"
+#include "device/norm/rmsnorm.h"
+#include "device/norm/rmsnorm_kernel.h"
 #include "oracle/compare.h"
 #include "oracle/norm/norm_error.h"
 #include "oracle/op.h"
@@ -79,12 +83,11 @@ inline std::vector<Region<RmsNormCase>> rmsnorm_regions() {
       .build();
 }
 
-/// Tolerance of out / router_in / dense_ff_in / moe_in (see the header comment).
-inline Tolerance rmsnorm_tolerance(const RmsNormCase& c, const RmsNormOutputs&, const RmsNormOutputs&) {
+/// Tolerance of out / router_in / dense_ff_in / moe_in stored in `od` (see the header comment).
+inline Tolerance rmsnorm_tolerance_in(const RmsNormCase& c, DType od) {
   using namespace norm_error;
   using V = RmsNormVariant;
   const int64_t M = c.rows(), H = c.width();
-  const DType od = rmsnorm_out_dtype(c);
   const double en = normed_rel(H);
   auto wv = [&](const Tensor& w, int64_t i) { return w.empty() ? 1.0 : w.get(i); };
   auto maxw = [&](const Tensor& w) {
@@ -157,6 +160,35 @@ inline Tolerance rmsnorm_tolerance(const RmsNormCase& c, const RmsNormOutputs&, 
     case V::post_attn_triple_rmsnorm: return widest(stored(od, a_par, u / (1 - u), tiny), stored(od, a_k, 3 * u, tiny));
   }
   return {};
+}
+
+/// The row's tolerance: outputs in their dtype (x.dtype; bf16 for the triple).
+inline Tolerance rmsnorm_tolerance(const RmsNormCase& c, const RmsNormOutputs&, const RmsNormOutputs&) {
+  return rmsnorm_tolerance_in(c, rmsnorm_out_dtype(c));
+}
+
+/// The row's extra check, for bf16/f16 outputs: the device's f32-output run (same backend, same fault) against
+/// the reference rounded to f32, within the same derivation at f32 precision (outputs "<name>_f32"). A
+/// bf16/f16 output's own comparison must allow about one ulp of the output dtype; this one sees errors far
+/// below it — e.g. a kernel that rounds the residual sum or par to bf16 before a norm (the faults
+/// rmsnorm_add_from_rounded_sum and triple_norm_par_rounded move outputs by at most about one bf16 ulp).
+inline void rmsnorm_f32_check(const RmsNormCase& c, const RmsNormOutputs&, const RmsNormOutputs&, Report& rep) {
+  if (rmsnorm_out_dtype(c) == DType::f32) return;  // the output comparison itself is at f32 precision
+  device::Options opt;
+  opt.backend = parse_enum<Backend>(rep.backend, "backend");
+  for (const device::Fault& f : device::kRmsNormFaults)
+    if (rep.fault == f.name) opt.fault = f.id;
+  opt.f32_output = true;
+  RmsNormOutputs dev;
+  if (!run_reporting_errors(rep, "device (f32 output): ", [&] { dev = device::rmsnorm(c, opt); })) return;
+  const RmsNormOutputs ref = reference::rmsnorm_in(c, DType::f32);
+  const Tolerance tol = rmsnorm_tolerance_in(c, DType::f32);
+  compare_output(rep, "out_f32", ref.out, dev.out, tol);
+  if (c.variant == RmsNormVariant::post_attn_triple_rmsnorm) {
+    compare_output(rep, "router_in_f32", ref.router_in, dev.router_in, tol);
+    compare_output(rep, "dense_ff_in_f32", ref.dense_ff_in, dev.dense_ff_in, tol);
+    compare_output(rep, "moe_in_f32", ref.moe_in, dev.moe_in, tol);
+  }
 }
 
 }  // namespace lockstep::oracle

@@ -33,9 +33,14 @@ double rrms(const double* v, int64_t n, double eps) {
 }
 
 RmsNormOutputs rmsnorm(const RmsNormCase& c) {
+  validate(c);  // before rmsnorm_out_dtype reads the variant
+  return rmsnorm_in(c, rmsnorm_out_dtype(c));
+}
+
+RmsNormOutputs rmsnorm_in(const RmsNormCase& c, DType out_dtype) {
   validate(c);
   using V = RmsNormVariant;
-  RmsNormOutputs o = rmsnorm_alloc(c, rmsnorm_out_dtype(c));
+  RmsNormOutputs o = rmsnorm_alloc(c, out_dtype);
   const int64_t M = c.rows(), H = c.width();
   const Row w = vec_of(c.w, H);
   const double s = c.scalar.empty() ? 1.0 : c.scalar.get(0);

@@ -17,6 +17,10 @@ namespace lockstep::reference {
 
 RmsNormOutputs rmsnorm(const RmsNormCase& c);
 
+/// The same formulas with every output rounded once to `out_dtype` instead (f32: what the device's
+/// f32-output run is compared with, oracle/norm/rmsnorm.h rmsnorm_f32_check).
+RmsNormOutputs rmsnorm_in(const RmsNormCase& c, DType out_dtype);
+
 /// rrms of one row in double: 1 / sqrt(mean(v^2) + eps).
 double rrms(const double* v, int64_t n, double eps);
 

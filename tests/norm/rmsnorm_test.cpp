@@ -112,13 +112,23 @@ TEST(RmsNorm, AddRmsNormNormalisesTheUnroundedSum) {
   EXPECT_EQ(vals(o.out), (std::vector<double>{0.44921875, 1.34375}));
   EXPECT_EQ(vals(o.residual_out), (std::vector<double>{1.0078125, 3}));  // the sum rounded once to bf16
   expect_device_agrees(c);
-  // The fault (normalise the stored, rounded sum) gives the other bf16 value; its f32-output run does not
-  // round (the store is f32), which is how the oracle's exact rounding check sees it.
+  // The fault (normalise the rounded sum) gives the other bf16 value: one ulp, inside the bf16 tolerance, and
+  // its f32-output run rounds the same way (the exact rounding check passes); the row's f32 check (f32-output
+  // run vs the reference at f32 precision) sees it.
   device::Options f;
   f.fault = device::kRmsNormFaultFromRoundedSum;
-  EXPECT_EQ(device::rmsnorm(c, f).out.get(0), 0.451171875);
-  f.f32_output = true;
-  EXPECT_EQ(round_to(DType::bf16, device::rmsnorm(c, f).out.get(0)), 0.44921875);
+  const RmsNormOutputs bad = device::rmsnorm(c, f);
+  EXPECT_EQ(bad.out.get(0), 0.451171875);
+  const RmsNormOutputs ref = reference::rmsnorm(c);
+  EXPECT_TRUE(oracle::compare_tensor("out", ref.out, bad.out, oracle::rmsnorm_tolerance(c, ref, bad)).passed);
+  oracle::Report rep;
+  rep.backend = "cpu";
+  oracle::rmsnorm_f32_check(c, ref, bad, rep);
+  EXPECT_TRUE(rep.failures.empty());
+  rep.fault = "rmsnorm_add_from_rounded_sum";
+  oracle::rmsnorm_f32_check(c, ref, bad, rep);
+  ASSERT_FALSE(rep.failures.empty());
+  EXPECT_NE(rep.failures[0].find("out_f32"), std::string::npos) << rep.failures[0];
 }
 
 TEST(RmsNorm, RmsNormAddAndResidualScalar) {
