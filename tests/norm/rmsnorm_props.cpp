@@ -1,6 +1,7 @@
 // Properties of the norm ops (ctest label: property): device == reference on generated cases through the
 // registry (tolerance + exact rounding check), and facts that hold on both sides bit for bit: the no-weight
 // form equals w = ones, the triple's three outputs share one base, and qkv_rmsnorm is rmsnorm per head.
+#include <cmath>
 #include <cstring>
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include "oracle/op.h"
 #include "oracle/report.h"
 #include "reference/norm/qkv_rmsnorm.h"
+#include "oracle/norm/rmsnorm.h"
 #include "reference/norm/rmsnorm.h"
 
 using namespace lockstep;
@@ -87,4 +89,34 @@ RC_GTEST_PROP(QkvRmsNorm, IsRmsNormPerHead, ()) {
     check(c.k, c.k_weight, c.num_kv_heads, ref.k_out, dev.k_out);
     check(c.v, Tensor(), c.num_kv_heads, ref.v_out, dev.v_out);
   }
+}
+
+/// The derived tolerances are never vacuous on generated cases: finite, rtol within the output dtype's two
+/// roundings plus the fp32 terms (H <= 4,096: below 2^-12), and atol below 2^-10 of the output scale (the
+/// largest |reference output| or normalised term the absolute part comes from). Excluded: the triple with a
+/// residual cancelling the first norm (r_mode 3): par = n*delta (|delta| <= 0.005) is ill-conditioned, and
+/// the shared norm legitimately amplifies the fp32 error bound by ~1/|delta| (atol up to ~2e-3 of the scale).
+RC_GTEST_PROP(RmsNorm, TolerancesAreNotVacuous, ()) {
+  fuzz::RmsNormSpec spec = *fuzz::gen_rmsnorm_spec();
+  RC_PRE(!(spec.variant == RmsNormVariant::post_attn_triple_rmsnorm && spec.r_mode == 3));
+  const RmsNormCase c = fuzz::materialize(spec);
+  const RmsNormOutputs ref = reference::rmsnorm(c);
+  const oracle::Tolerance t = oracle::rmsnorm_tolerance(c, ref, ref);
+  const DType od = rmsnorm_out_dtype(c);
+  const double uo = od == DType::bf16 ? 0x1.0p-8 : od == DType::f16 ? 0x1.0p-11 : 0x1.0p-24;
+  RC_ASSERT(std::isfinite(t.atol));
+  RC_ASSERT(t.rtol <= 2.01 * uo + 0x1.0p-12);
+  double scale = 1e-30;
+  for (const Tensor* o : {&ref.out, &ref.router_in, &ref.dense_ff_in, &ref.moe_in})
+    for (double v : o->values()) scale = std::max(scale, std::fabs(v));
+  const int64_t H = c.width();
+  const double s = c.scalar.empty() ? 1.0 : std::max(1.0, std::fabs(c.scalar.get(0)));
+  for (int64_t m = 0; m < c.rows(); ++m) {  // the normalised terms x*rrms*w (times the scalar)
+    std::vector<double> x(static_cast<size_t>(H));
+    for (int64_t i = 0; i < H; ++i) x[i] = c.x.get(m * H + i);
+    const double rr = reference::rrms(x.data(), H, c.eps);
+    for (int64_t i = 0; i < H; ++i) scale = std::max(scale, std::fabs(x[i] * rr * (c.w.empty() ? 1.0 : c.w.get(i))) * s);
+  }
+  RC_LOG() << canonical_string("rmsnorm", c) << " atol " << t.atol << " rtol " << t.rtol << " scale " << scale;
+  RC_ASSERT(t.atol <= 0x1.0p-10 * scale + 0x1.0p-23);  // + the f16 subnormal rounding floor
 }
