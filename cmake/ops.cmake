@@ -6,16 +6,18 @@
 # op, re-run cmake (a new entry here re-runs it by itself).
 set(LOCKSTEP_OPS
   attention/ragged_paged_attention
+  attention/rope
   kvcache/kv_trace
   kvcache/pool_sizing
   kvcache/page_table
+  kvcache/kv_sharing
   spec/spec_decode
   metadata/segment_seqlens_offsets
   metadata/nsa_metadata
-  kvcache/kv_sharing
-  activation/gelu_tanh_mul
-  attention/rope
-  moe/moe_routing)
+  moe/moe_routing
+  norm/rmsnorm
+  norm/qkv_rmsnorm
+  activation/gelu_tanh_mul)
 
 # Every op's case type is declared in core/F/OP.h: an entry without one is a typo, not an op.
 foreach(_op ${LOCKSTEP_OPS})

@@ -50,4 +50,23 @@ enum class LayerType : int32_t { sliding_attention = 0, full_attention = 1 };
 inline constexpr int32_t kKvSourceNotShared = -1;
 inline constexpr int32_t kKvSourceNoMatch = -2;
 
+// ---- norms (core/norm/rmsnorm.h; device/norm/rmsnorm_kernel.h) ------------------------------------------
+
+/// Which member of the fused RMSNorm family a `rmsnorm` case runs (spec gemma4 §2.1–§2.3):
+///   rmsnorm                      y = x*rrms(x)*w (or no weight)
+///   add_rmsnorm                  s = x + r (fp32); y = s*rrms(s)*w, residual_out = s in x.dtype (sglang RMSNorm
+///                                with residual: the norm reads the UNROUNDED sum)
+///   rmsnorm_add                  y = x*rrms(x)*w + r (S1 gemma_rmsnorm_add)
+///   rmsnorm_residual_scalar      y = (x*rrms(x)*w + r) * s
+///   dual_rmsnorm_residual_scalar c = x*rrms(x)*w + x2*rrms(x2)*w2; y = (c*rrms(c)*w3 + r) * s
+///   post_attn_triple_rmsnorm     par = x*rrms(x)*w + r; base = par*rrms(par); four bf16 outputs
+enum class RmsNormVariant : int32_t {
+  rmsnorm = 0,
+  add_rmsnorm = 1,
+  rmsnorm_add = 2,
+  rmsnorm_residual_scalar = 3,
+  dual_rmsnorm_residual_scalar = 4,
+  post_attn_triple_rmsnorm = 5,
+};
+
 }  // namespace lockstep

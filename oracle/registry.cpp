@@ -45,6 +45,16 @@
 #include "device/moe/moe_routing.h"
 #include "device/moe/moe_routing_kernel.h"
 #include "oracle/moe/moe_routing.h"
+#include "device/norm/qkv_rmsnorm.h"
+#include "device/norm/qkv_rmsnorm_kernel.h"
+#include "device/norm/rmsnorm.h"
+#include "device/norm/rmsnorm_kernel.h"
+#include "fuzz/norm/qkv_rmsnorm.h"
+#include "fuzz/norm/rmsnorm.h"
+#include "oracle/norm/qkv_rmsnorm.h"
+#include "oracle/norm/rmsnorm.h"
+#include "reference/norm/qkv_rmsnorm.h"
+#include "reference/norm/rmsnorm.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -137,6 +147,19 @@ std::vector<std::unique_ptr<Op>> rows() {
       .generator = fuzz::gen_moe_routing_case, .reference = reference::moe_routing, .device = device::moe_routing,
       .regions = moe_routing_regions, .faults = device::kMoeRoutingFaults, .tolerance = moe_routing_tolerance,
       .batching = fuzz::moe_routing_batching_rule}));
+  v.push_back(row<RmsNormCase, RmsNormOutputs>({
+      .name = "rmsnorm",
+      .summary = "Gemma-4 fused RMSNorm family (x*w, no-weight, add_rmsnorm, rmsnorm_add, residual scalar, dual, "
+                 "post-attn triple), fp32 row reductions, any width",
+      .generator = fuzz::gen_rmsnorm_case, .reference = reference::rmsnorm, .device = device::rmsnorm,
+      .regions = rmsnorm_regions, .faults = device::kRmsNormFaults, .tolerance = rmsnorm_tolerance,
+      .check = rmsnorm_f32_check, .batching = fuzz::rmsnorm_batching_rule}));
+  v.push_back(row<QkvRmsNormCase, QkvRmsNormOutputs>({
+      .name = "qkv_rmsnorm",
+      .summary = "Gemma-4 per-head q/k/v RMSNorm (q, k weighted, v unweighted; q only on a KV-shared layer)",
+      .generator = fuzz::gen_qkv_rmsnorm_case, .reference = reference::qkv_rmsnorm, .device = device::qkv_rmsnorm,
+      .regions = qkv_rmsnorm_regions, .faults = device::kQkvNormFaults, .tolerance = qkv_rmsnorm_tolerance,
+      .batching = fuzz::qkv_rmsnorm_batching_rule}));
   return v;
 }
 
