@@ -76,10 +76,15 @@ LoadedCase load_case(const std::string& path, const std::string& expected_op, co
   return lc;
 }
 
-ReplayResult replay_file(const std::string& path, std::optional<Backend> backend, const LoadOptions& options) {
+ReplayResult replay_file(const std::string& path, std::optional<Backend> backend, const LoadOptions& options,
+                         std::optional<std::string> fault) {
   const LoadedCase lc = load_case(path, "", options);
   RunOptions run;
   run.fault = lc.fault;
+  if (fault) {
+    device::fault_id(lc.op->name(), *fault);  // Error naming --fault: unknown, or another op's
+    run.fault = *fault == "none" ? "" : *fault;
+  }
   run.backend = backend ? *backend : lc.backend.value_or(Backend::cpu);
   ReplayResult r;
   r.result = lc.op->run(lc.c, run);

@@ -36,10 +36,11 @@ struct ReplayResult {
   std::string stored_report_json;
 };
 
-/// Re-runs the case in `path` in lockstep with the backend and fault recorded in the file (a backend
-/// given here overrides the recorded one). Throws Error for unreadable files or cases.
+/// Re-runs the case in `path` in lockstep with the backend and fault recorded in the file (a backend or
+/// fault given here overrides the recorded one; fault "none" or "" = no fault). Throws Error for unreadable
+/// files or cases, and for a `fault` the file's op does not have (naming `--fault`).
 ReplayResult replay_file(const std::string& path, std::optional<Backend> backend = std::nullopt,
-                         const LoadOptions& options = {});
+                         const LoadOptions& options = {}, std::optional<std::string> fault = std::nullopt);
 
 /// `lockstep run`: runs one side ("reference" or "device") on the case in `in` and writes an
 /// "outputs" file to `out` (atomically; `out` must not be `in`), with the side's out-of-range page reads

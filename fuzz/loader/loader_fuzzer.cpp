@@ -2,20 +2,28 @@
 // h5::read_image (the loader, in process) -> from_record + check_known_fields -> validate() of every op's
 // case type (whatever the file's @op says, so every validator sees every record). Built with clang
 // (-fsanitize=fuzzer,address,undefined) by fuzz/loader/CMakeLists.txt; see README "Fuzzing the loader".
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <hdf5.h>
 
+#include "core/activation/gelu_tanh_mul.h"
 #include "core/attention/ragged_paged_attention.h"
+#include "core/attention/rope.h"
 #include "core/error.h"
+#include "core/kvcache/kv_sharing.h"
 #include "core/kvcache/kv_trace.h"
 #include "core/kvcache/page_table_dump.h"
 #include "core/kvcache/pool_sizing.h"
 #include "core/metadata/nsa_metadata.h"
 #include "core/metadata/segment_seqlens_offsets.h"
+#include "core/moe/moe_routing.h"
+#include "core/norm/qkv_rmsnorm.h"
+#include "core/norm/rmsnorm.h"
 #include "core/record.h"
 #include "core/spec/spec_decode.h"
 #include "oracle/h5io.h"
@@ -35,6 +43,48 @@ void load_and_validate(const Record& r) {
   } catch (const Error&) {
   }
 }
+
+// Every registered op (cmake/ops.cmake's LOCKSTEP_OPS, as family/op) with its case type. A new op missing
+// here fails twice: at configure time (fuzz/loader/check_ops.cmake, in the main build too, naming the op)
+// and at compile time (the static_assert below, against LOCKSTEP_OPS passed by fuzz/loader/CMakeLists.txt).
+#define LOCKSTEP_LOADER_FUZZ_OPS(OP)                       \
+  OP("attention/ragged_paged_attention", RpaCase)          \
+  OP("attention/rope", RopeCase)                           \
+  OP("kvcache/kv_trace", KvTraceCase)                      \
+  OP("kvcache/pool_sizing", PoolSizingCase)                \
+  OP("kvcache/page_table", PageTableDumpCase)              \
+  OP("kvcache/kv_sharing", KvSharingCase)                  \
+  OP("spec/spec_decode", SpecDecodeCase)                   \
+  OP("metadata/segment_seqlens_offsets", SegmentSeqlensCase) \
+  OP("metadata/nsa_metadata", NsaCase)                     \
+  OP("moe/moe_routing", MoeRoutingCase)                    \
+  OP("norm/rmsnorm", RmsNormCase)                          \
+  OP("norm/qkv_rmsnorm", QkvRmsNormCase)                   \
+  OP("activation/gelu_tanh_mul", GeluTanhMulCase)
+
+#define LOCKSTEP_OP_NAME(name, type) std::string_view(name),
+constexpr std::array kFuzzedOps{LOCKSTEP_LOADER_FUZZ_OPS(LOCKSTEP_OP_NAME)};
+#undef LOCKSTEP_OP_NAME
+
+#ifndef LOCKSTEP_OPS_LIST
+#error "LOCKSTEP_OPS_LIST (cmake/ops.cmake's LOCKSTEP_OPS, comma-separated) must be defined by fuzz/loader/CMakeLists.txt"
+#endif
+/// Whether the comma-separated `list` and kFuzzedOps hold the same ops (each entry of either in the other).
+constexpr bool same_ops(std::string_view list) {
+  size_t n = 0;
+  while (!list.empty()) {
+    const size_t end = list.find(',');
+    const std::string_view op = list.substr(0, end);
+    bool found = false;
+    for (std::string_view f : kFuzzedOps) found = found || f == op;
+    if (!found) return false;
+    ++n;
+    list = end == std::string_view::npos ? std::string_view() : list.substr(end + 1);
+  }
+  return n == kFuzzedOps.size();
+}
+static_assert(same_ops(LOCKSTEP_OPS_LIST),
+              "fuzz/loader/loader_fuzzer.cpp: LOCKSTEP_LOADER_FUZZ_OPS differs from cmake/ops.cmake's LOCKSTEP_OPS");
 
 // The file kinds the ops register (this target links no op): a page-table dump is read like lockstep's.
 const h5::RegisterFileKind kPageTableDumpKind({kPageTableDumpFileKind, "page_table"});
@@ -57,18 +107,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     d = h5::read_image(data, size, name, limits);
   } catch (const Error&) {
   }
-  // Every input starts from a fresh library, as each file does in lockstep's isolation child: a
-  // corrupted file that libhdf5 could not close must not poison the inputs after it.
-  H5close();
+  // No input may see state of the one before, as no file does in lockstep's isolation child: a corrupted
+  // file that libhdf5 could not close completely must not poison the inputs after it. What could carry
+  // over is an object still open (H5F_CLOSE_STRONG closes a file's objects with it; the name is fresh per
+  // input): when any is left, the library is restarted (H5close), as it used to be after every input.
+  // Restarting every time cost ~2/3 of an execution (BENCHMARKS.md, "Loader libFuzzer").
+  if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) H5close();
   if (d.kind.empty()) return 0;
-  for (const Record* r : {&d.case_fields}) {
-    load_and_validate<RpaCase>(*r);
-    load_and_validate<KvTraceCase>(*r);
-    load_and_validate<PageTableDumpCase>(*r);
-    load_and_validate<PoolSizingCase>(*r);
-    load_and_validate<SpecDecodeCase>(*r);
-    load_and_validate<SegmentSeqlensCase>(*r);
-    load_and_validate<NsaCase>(*r);
-  }
+#define LOCKSTEP_LOAD_AND_VALIDATE(name, type) load_and_validate<type>(d.case_fields);
+  LOCKSTEP_LOADER_FUZZ_OPS(LOCKSTEP_LOAD_AND_VALIDATE)
+#undef LOCKSTEP_LOAD_AND_VALIDATE
   return 0;
 }

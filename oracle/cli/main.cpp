@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -304,10 +305,17 @@ struct InputArgs {
   }
 };
 
-int cmd_replay(const std::string& path, const std::string& backend, const InputArgs& in, bool json) {
+/// What `replay --fault` asked for (std::nullopt: the fault recorded in the dump).
+std::optional<std::string> replay_fault(const std::string& flag, bool given) {
+  if (!given) return std::nullopt;
+  return flag;
+}
+
+int cmd_replay(const std::string& path, const std::string& backend, const std::optional<std::string>& fault,
+               const InputArgs& in, bool json) {
   std::optional<Backend> b;
   if (!backend.empty()) b = parse_backend(backend);
-  const ReplayResult r = replay_file(path, b, in.load());
+  const ReplayResult r = replay_file(path, b, in.load(), fault);
   if (json) {
     nlohmann::ordered_json j{{"report", to_json(r.result.report)},
                              {"has_stored_report", r.has_stored_report},
@@ -321,6 +329,54 @@ int cmd_replay(const std::string& path, const std::string& backend, const InputA
   if (r.result.report.passed) return 0;
   // The reference rejecting the case is bad input (exit 2), like validate() rejecting it.
   return r.result.report.error.rfind("invalid case: ", 0) == 0 ? 2 : 1;
+}
+
+// `replay --expect-pass`, the verdict for `git bisect run` (README "Finding the commit that broke a case"):
+// 0 = the case passes at this build (good), 1 = it still fails (bad), 125 = this build cannot judge it
+// (git bisect skips the commit): the file cannot be read, its op or fault is unknown to this build, the case
+// is invalid under this build's validation, or lockstep failed internally. An interruption stays 130 (>= 128
+// aborts the bisection).
+constexpr int kExitPass = 0, kExitStillFails = 1, kExitCannotJudge = 125;
+
+int expect_pass_verdict(int code, const std::string& detail, const std::string& path, bool json) {
+  const char* verdict = code == kExitPass ? "pass" : code == kExitStillFails ? "still fails" : "cannot judge";
+  if (json) {
+    nlohmann::ordered_json j{{"file", path}, {"verdict", verdict}, {"detail", detail}, {"exit", code}};
+    std::cout << j.dump(2) << "\n";
+  } else if (code == kExitPass) {
+    fmt::print("expect-pass: pass: {} (exit 0)\n", detail);
+  } else if (code == kExitStillFails) {
+    fmt::print("expect-pass: still fails: {} (exit 1)\n", detail);
+  } else {
+    fmt::print("expect-pass: cannot judge: {} (exit 125: git bisect skips this commit)\n", detail);
+  }
+  return code;
+}
+
+int cmd_replay_expect_pass(const std::string& path, const std::string& backend,
+                           const std::optional<std::string>& fault, const InputArgs& in, bool json) {
+  ReplayResult r;
+  try {
+    std::optional<Backend> b;
+    if (!backend.empty()) b = parse_backend(backend);
+    r = replay_file(path, b, in.load(), fault);
+  } catch (const h5::Interrupted&) {
+    throw;
+  } catch (const Error& e) {
+    return expect_pass_verdict(kExitCannotJudge, escape_control(e.what()), path, json);
+  } catch (const std::bad_alloc&) {
+    return expect_pass_verdict(kExitCannotJudge, "out of memory replaying " + escape_control(path), path, json);
+  } catch (const std::exception& e) {
+    return expect_pass_verdict(kExitCannotJudge, "internal error: " + escape_control(e.what()), path, json);
+  }
+  const Report& rep = r.result.report;
+  if (rep.passed) return expect_pass_verdict(kExitPass, escape_control(rep.case_string), path, json);
+  if (rep.error.rfind("invalid case: ", 0) == 0)
+    return expect_pass_verdict(kExitCannotJudge, escape_control(rep.error), path, json);
+  const std::string first = !rep.error.empty() ? "error: " + rep.error
+                            : !rep.failures.empty() ? rep.failures.front()
+                                                    : "FAIL " + rep.case_string;
+  return expect_pass_verdict(kExitStillFails, escape_control(first), path, json);
 }
 
 /// `lockstep run`: exit 0, or 1 when the side read out-of-range pages (each listed, as in the fuzz report;
@@ -412,11 +468,18 @@ int main(int argc, char** argv) {
   InputArgs run_input;
   run_input.add_to(run);
 
-  std::string replay_path, replay_backend;
+  std::string replay_path, replay_backend, replay_fault_flag;
+  bool replay_expect_pass = false;
   auto* replay = app.add_subcommand("replay", "re-run a dump (or any case file) in lockstep and print its report");
   replay->add_option("dump", replay_path, "HDF5 dump or case file")->required();
   replay->add_option("--backend", replay_backend, "override the recorded device backend: cpu, cuda or staged")
       ->check(CLI::IsMember({"cpu", "cuda", "staged"}));
+  auto* replay_fault_opt =
+      replay->add_option("--fault", replay_fault_flag, "override the recorded fault: a named fault of the dump's op, "
+                                                      "or none");
+  replay->add_flag("--expect-pass", replay_expect_pass,
+                   "for `git bisect run`: print one verdict line and exit 0 if the case passes, 1 if it still "
+                   "fails, 125 if this build cannot judge it (unreadable file, unknown op or fault, invalid case)");
   InputArgs replay_input;
   replay_input.add_to(replay);
 
@@ -444,6 +507,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     fmt::print(stderr, "lockstep: error: {} (see --help)\n", escape_control(e.what()));
+    // `replay --expect-pass` answers git bisect: a command line this build does not accept cannot judge
+    // the case (125, skip), it must not mark the commit bad.
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == "--expect-pass") {
+        fmt::print("expect-pass: cannot judge: this build rejects the command line: {} (exit 125: git bisect "
+                   "skips this commit)\n",
+                   escape_control(e.what()));
+        return kExitCannotJudge;
+      }
     return 2;
   }
   int rc = 0;
@@ -454,7 +526,11 @@ int main(int argc, char** argv) {
     if (*zoo) rc = cmd_zoo(za, zoo_markdown_flag, json);
     if (*run && !g_interrupted.load())
       rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json);
-    if (*replay) rc = cmd_replay(replay_path, replay_backend, replay_input, json);
+    if (*replay) {
+      const auto fault = replay_fault(replay_fault_flag, replay_fault_opt->count() > 0);
+      rc = replay_expect_pass ? cmd_replay_expect_pass(replay_path, replay_backend, fault, replay_input, json)
+                              : cmd_replay(replay_path, replay_backend, fault, replay_input, json);
+    }
   } catch (const h5::Interrupted&) {
     rc = kExitInterrupted;
   } catch (const Error& e) {
