@@ -1,0 +1,181 @@
+// Example lockstep plugin (include/lockstep/impl.h): lockstep's own device kernels, run on the CPU launcher,
+// behind the C ABI, in host memory. Generic over the ops: a case is rebuilt from the named arguments through
+// its fields() and the outputs are written back the same way, so supporting an op is one table row.
+//
+// Variants (compile definitions; examples/plugin/CMakeLists.txt builds each):
+//   LOCKSTEP_EXAMPLE_FAULT       every op runs with the first named fault of its kernel (a plugin with a bug)
+//   LOCKSTEP_EXAMPLE_F32_ONLY    declares rmsnorm only, capability dtype in {f32}, and fails any other case
+//   LOCKSTEP_EXAMPLE_IMPOSSIBLE  declares rope with head_dim in {7}, which the generator never produces
+//   LOCKSTEP_EXAMPLE_ABI         the ABI version it reports (default LOCKSTEP_IMPL_ABI_VERSION)
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+#include "core/fields.h"
+#include "device/activation/gelu_tanh_mul.h"
+#include "device/activation/gelu_tanh_mul_kernel.h"
+#include "device/attention/ragged_paged_attention.h"
+#include "device/attention/ragged_paged_attention_kernel.h"
+#include "device/attention/rope.h"
+#include "device/attention/rope_kernel.h"
+#include "device/core/faults.h"
+#include "device/metadata/nsa_metadata.h"
+#include "device/metadata/nsa_metadata_kernel.h"
+#include "device/metadata/segment_seqlens_offsets.h"
+#include "device/metadata/segment_seqlens_offsets_kernel.h"
+#include "device/moe/moe_routing.h"
+#include "device/moe/moe_routing_kernel.h"
+#include "device/norm/qkv_rmsnorm.h"
+#include "device/norm/qkv_rmsnorm_kernel.h"
+#include "device/norm/rmsnorm.h"
+#include "device/norm/rmsnorm_kernel.h"
+#include "lockstep/impl.h"
+
+#ifndef LOCKSTEP_EXAMPLE_ABI
+#define LOCKSTEP_EXAMPLE_ABI LOCKSTEP_IMPL_ABI_VERSION
+#endif
+
+namespace {
+using namespace lockstep;
+
+/// Fills a case's fields from the input arguments of the same names.
+struct FromArgs {
+  const lockstep_args* in;
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&...) {
+    const lockstep_arg* a = lockstep_find(in, name);
+    require(a != nullptr, name, "", "missing input argument");
+    if constexpr (std::is_same_v<F, Tensor>) {
+      require(a->kind == LOCKSTEP_TENSOR, name, "", "not a tensor argument");
+      if (a->rank == 0 && a->numel == 0) {  // the case leaves it empty
+        f = Tensor();
+        return;
+      }
+      f = Tensor(static_cast<DType>(a->dtype), Shape(a->shape, a->shape + a->rank));
+      if (f.nbytes() > 0) std::memcpy(f.raw(), a->data, f.nbytes());
+    } else if constexpr (std::is_enum_v<F>) {
+      require(a->kind == LOCKSTEP_STRING, name, "", "not a string argument");
+      f = parse_enum<F>(static_cast<const char*>(a->data), name);
+    } else if constexpr (std::is_same_v<F, std::string>) {
+      f = static_cast<const char*>(a->data);
+    } else if constexpr (std::is_same_v<F, double>) {
+      f = *static_cast<const double*>(a->data);
+    } else {
+      f = static_cast<F>(*static_cast<const int64_t*>(a->data));
+    }
+  }
+};
+
+/// Writes the computed outputs into the output arguments lockstep allocated (those it asked for).
+struct ToArgs {
+  lockstep_args* out;
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&...) {
+    lockstep_arg* a = lockstep_find(out, name);
+    if (a == nullptr) return;  // not asked for (info, oob logs, strings)
+    if constexpr (std::is_same_v<F, Tensor>) {
+      require(a->dtype == static_cast<int32_t>(f.dtype()) && a->numel == f.numel(), name, f.describe(),
+              "differs from the output lockstep allocated");
+      if (f.nbytes() > 0) std::memcpy(a->data, f.raw(), f.nbytes());
+    } else if constexpr (std::is_same_v<F, double>) {
+      *static_cast<double*>(a->data) = f;
+    } else if constexpr (std::is_integral_v<F>) {
+      *static_cast<int64_t*>(a->data) = static_cast<int64_t>(f);
+    }
+  }
+};
+
+using RunFn = void (*)(const lockstep_args*, lockstep_args*);
+
+template <class Case, class Outputs, Outputs (*Device)(const Case&, const device::Options&),
+          const auto& Faults>
+void run_op(const lockstep_args* in, lockstep_args* out) {
+  Case c;
+  FromArgs from{in};
+  c.fields(from);
+  device::Options opt;  // the CPU launcher
+#ifdef LOCKSTEP_EXAMPLE_FAULT
+  opt.fault = std::span<const device::Fault>(Faults).front().id;
+#endif
+  Outputs o = Device(c, opt);
+  ToArgs to{out};
+  o.fields(to);
+}
+
+struct Row {
+  const char* op;
+  RunFn run;
+};
+// One row per op.
+constexpr Row kRows[] = {
+    {"segment_seqlens_offsets", run_op<SegmentSeqlensCase, SegmentSeqlensOutputs, device::segment_seqlens_offsets,
+                                       device::kSegmentFaults>},
+    {"nsa_metadata", run_op<NsaCase, NsaOutputs, device::nsa_metadata, device::kNsaFaults>},
+    {"moe_routing", run_op<MoeRoutingCase, MoeRoutingOutputs, device::moe_routing, device::kMoeRoutingFaults>},
+    {"rmsnorm", run_op<RmsNormCase, RmsNormOutputs, device::rmsnorm, device::kRmsNormFaults>},
+    {"qkv_rmsnorm", run_op<QkvRmsNormCase, QkvRmsNormOutputs, device::qkv_rmsnorm, device::kQkvNormFaults>},
+    {"gelu_tanh_mul", run_op<GeluTanhMulCase, GeluTanhMulOutputs, device::gelu_tanh_mul, device::kGeluFaults>},
+    {"rope", run_op<RopeCase, RopeOutputs, device::rope, device::kRopeFaults>},
+    {"ragged_paged_attention",
+     run_op<RpaCase, RpaOutputs, device::ragged_paged_attention, device::kRpaFaults>},
+};
+
+#if defined(LOCKSTEP_EXAMPLE_F32_ONLY)
+constexpr lockstep_capability kF32[] = {{"dtype", "f32", LOCKSTEP_ANY_RANGE}};
+constexpr lockstep_op_support kOps[] = {{"rmsnorm", kF32, 1}};
+#elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
+constexpr lockstep_capability kHead7[] = {{"head_dim", "7", LOCKSTEP_ANY_RANGE}};
+constexpr lockstep_op_support kOps[] = {{"rope", kHead7, 1}};
+#else
+constexpr lockstep_op_support kOps[] = {
+    {"segment_seqlens_offsets", nullptr, 0}, {"nsa_metadata", nullptr, 0}, {"moe_routing", nullptr, 0},
+    {"rmsnorm", nullptr, 0},      {"qkv_rmsnorm", nullptr, 0},      {"gelu_tanh_mul", nullptr, 0},
+    {"rope", nullptr, 0},         {"ragged_paged_attention", nullptr, 0}};
+#endif
+
+#if defined(LOCKSTEP_EXAMPLE_F32_ONLY) && defined(LOCKSTEP_EXAMPLE_FAULT)
+constexpr const char* kName = "lockstep-example-f32-only-faulty";
+#elif defined(LOCKSTEP_EXAMPLE_F32_ONLY)
+constexpr const char* kName = "lockstep-example-f32-only";
+#elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
+constexpr const char* kName = "lockstep-example-impossible";
+#elif defined(LOCKSTEP_EXAMPLE_FAULT)
+constexpr const char* kName = "lockstep-example-host-faulty";
+#else
+constexpr const char* kName = "lockstep-example-host";
+#endif
+constexpr lockstep_impl_desc kDesc = {LOCKSTEP_EXAMPLE_ABI, kName, LOCKSTEP_MEMORY_HOST, kOps,
+                                      static_cast<int32_t>(sizeof kOps / sizeof kOps[0])};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const lockstep_impl_desc* lockstep_impl_info(void) {
+  return &kDesc;
+}
+
+extern "C" __attribute__((visibility("default"))) int lockstep_impl_run(const char* op, const lockstep_args* in,
+                                                                        lockstep_args* out, char* err, size_t errlen) {
+  try {
+#ifdef LOCKSTEP_EXAMPLE_F32_ONLY
+    // Proves the capability reached generation: any other dtype is an error of this plugin.
+    if (std::strcmp(lockstep_str(in, "dtype"), "f32") != 0) {
+      std::snprintf(err, errlen, "received dtype %s outside the declared capability dtype in {f32}",
+                    lockstep_str(in, "dtype"));
+      return 1;
+    }
+#endif
+    for (const Row& r : kRows) {
+      if (std::strcmp(r.op, op) == 0) {
+        r.run(in, out);
+        return 0;
+      }
+    }
+    std::snprintf(err, errlen, "op %s is not implemented by %s", op, kName);
+    return 1;
+  } catch (const std::exception& e) {  // a case the kernel rejects: reported by lockstep, never a crash
+    std::snprintf(err, errlen, "%s", e.what());
+    return 1;
+  }
+}
