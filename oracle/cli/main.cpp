@@ -126,7 +126,8 @@ int cmd_abi(const std::string& name) {
   };
   fmt::print("op {}: lockstep_impl_run(\"{}\", in, out, ...), ABI version {}\n", name, name, LOCKSTEP_IMPL_ABI_VERSION);
   fmt::print("in (every case field, in this order; capabilities may constrain these):\n");
-  for (const FieldInfo& f : op.case_fields()) {
+  const std::vector<FieldInfo> inputs = op.case_fields();
+  for (const FieldInfo& f : inputs) {
     if (f.kind == "tensor") {
       fmt::print("  {:<24} TENSOR{}\n", f.name, seen(seen_in, f.name));
     } else if (f.kind == "enum" || f.kind == "string") {
@@ -149,8 +150,12 @@ int cmd_abi(const std::string& name) {
                              : f.kind == "real"                 ? "SCALAR F64"
                              : f.kind == "int"                  ? "SCALAR I64"
                                                                 : "not asked for: the reference's value";
-    fmt::print("  {:<24} {}{}\n", f.name, what,
-               f.rule.kind == Rule::tolerance ? "  (compared within the op's tolerance)" : "");
+    const bool in_place = f.kind == "tensor" && lockstep::oracle::detail::impl_produces(f.rule) &&
+                          std::any_of(inputs.begin(), inputs.end(), [&](const FieldInfo& i) { return i.name == f.name; });
+    fmt::print("  {:<24} {}{}{}\n", f.name, what,
+               f.rule.kind == Rule::tolerance ? "  (compared within the op's tolerance)" : "",
+               in_place ? "  (starts as a copy of input " + f.name + " when dtype and shape match: update in place)"
+                        : "");
   }
   return 0;
 }

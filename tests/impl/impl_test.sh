@@ -1,0 +1,74 @@
+#!/bin/bash
+# `--impl`: external implementations through the C ABI (include/lockstep/impl.h), with the example plugins of
+# examples/plugin/ (issue 12). Usage: impl_test.sh LOCKSTEP SOURCE_DIR PYTHON PLUGIN_DIR [CASES]
+#   - the example host plugin (lockstep's CPU kernels) passes CASES cases (default 300) on every op it declares;
+#   - the faulty copy fails, shrinks and dumps; `replay DUMP --impl faulty.so` reproduces the stored report;
+#     replaying that dump without --impl is refused with one line; `run --impl` writes the plugin's outputs;
+#   - capabilities restrict generation and shrinking: the f32-only plugin (which fails any non-f32 case) passes
+#     and its summary names the restriction; its faulty copy shrinks to an f32 case; an unreachable
+#     capability is one error line naming it;
+#   - ABI mismatch, a missing export, a file that is not a library, an op the plugin does not declare, a fault
+#     with --impl: exit 2 with one line each.
+. "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+PLUGINS=$4
+CASES=${5:-300}
+HOST=$PLUGINS/liblockstep_example_host.so
+FAULTY=$PLUGINS/liblockstep_example_host_faulty.so
+cd "$tmp" || exit 1
+
+# ---- the example plugin passes on every op it declares ----
+"$LOCKSTEP" list --impl "$HOST" > list.txt || fail "list --impl: exit $?"
+ops=$(grep -E '^  [a-z_]+ +capabilities:' list.txt | awk '{print $1}')
+[ "$(echo "$ops" | wc -l)" -ge 7 ] || fail "list --impl names fewer than 7 ops: $(cat list.txt)"
+"$LOCKSTEP" fuzz --impl "$HOST" --cases "$CASES" --dump-dir dumps > fuzz.txt 2>&1 || fail "host plugin: exit $?: $(cat fuzz.txt)"
+for op in $ops; do
+  grep -qE "^$op +$CASES cases +0 failing" fuzz.txt || fail "host plugin: $op did not pass $CASES cases: $(cat fuzz.txt)"
+done
+[ "$(grep -c '^  impl lockstep-example-host (' fuzz.txt)" -eq "$(echo "$ops" | wc -l)" ] ||
+  fail "summary does not name the impl once per op: $(cat fuzz.txt)"
+
+# ---- the faulty copy: fails, shrinks, dumps; replay reproduces ----
+"$LOCKSTEP" fuzz --op nsa_metadata --impl "$FAULTY" --cases 1000 --dump-dir dumps > faulty.txt 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "faulty plugin: exit $rc, expected 1: $(cat faulty.txt)"
+dump=$(grep -o 'dumps/nsa_metadata[^ ]*\.h5' faulty.txt | head -1)
+[ -f "$dump" ] || fail "faulty plugin: no dump: $(cat faulty.txt)"
+grep -q "shrunk in" faulty.txt || fail "faulty plugin: not shrunk: $(cat faulty.txt)"
+grep -qF "reproduce: lockstep replay $dump --impl $FAULTY" faulty.txt || fail "repro command lacks --impl: $(cat faulty.txt)"
+"$LOCKSTEP" replay "$dump" --impl "$FAULTY" > replay.txt; rc=$?
+[ $rc -eq 1 ] || fail "replay --impl faulty: exit $rc, expected 1"
+grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
+grep -q "device side: impl lockstep-example-host-faulty" replay.txt || fail "replay does not name the impl"
+expect_error "replay it with --impl $FAULTY" replay "$dump"
+"$LOCKSTEP" replay "$dump" --impl "$HOST" > fixed.txt || fail "the same case through the correct plugin fails: $(cat fixed.txt)"
+"$LOCKSTEP" run --in "$dump" --out out.h5 --impl "$FAULTY" > run.txt || fail "run --impl: exit $?"
+[ -s out.h5 ] || fail "run --impl wrote no outputs"
+
+# ---- capabilities drive generation (and shrinking) ----
+"$LOCKSTEP" fuzz --op rmsnorm --impl "$PLUGINS/liblockstep_example_f32_only.so" --cases 400 > f32.txt 2>&1 ||
+  fail "f32-only plugin received a case outside its capabilities: $(cat f32.txt)"
+grep -qF "cases restricted to its capabilities: dtype in {f32}" f32.txt || fail "summary lacks the restriction: $(cat f32.txt)"
+"$LOCKSTEP" fuzz --op rmsnorm --impl "$PLUGINS/liblockstep_example_f32_only_faulty.so" --cases 1000 --dump-dir dumps \
+  > f32faulty.txt 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "f32-only faulty plugin: exit $rc, expected 1: $(cat f32faulty.txt)"
+grep -q "shrunk in" f32faulty.txt || fail "f32-only faulty: not shrunk"
+grep -q "^FAIL rmsnorm(variant=[a-z_]*,dtype=f32," f32faulty.txt || fail "shrunk case is not f32: $(cat f32faulty.txt)"
+! grep -q "outside the declared capability" f32faulty.txt || fail "shrinking left the capabilities: $(cat f32faulty.txt)"
+expect_error "capability head_dim in {7} of op rope rejected 10000 of 10000" fuzz --impl "$PLUGINS/liblockstep_example_impossible.so" --cases 2
+
+# ---- one clear line per bad plugin ----
+expect_error "plugin ABI version 99, this lockstep speaks version 1" fuzz --impl "$PLUGINS/liblockstep_example_abi99.so"
+expect_error "does not export lockstep_impl_run" fuzz --impl "$PLUGINS/liblockstep_example_missing_run.so"
+expect_error "cannot load the library" fuzz --impl "$SRC/README.md"
+expect_error "cannot load the library" replay "$dump" --impl "$tmp/no-such-plugin.so"
+expect_error "does not implement op kv_trace" fuzz --impl "$HOST" --op kv_trace
+expect_error "not with --impl" fuzz --impl "$HOST" --op rope --fault "$("$LOCKSTEP" --json list | "$PY" -c 'import json,sys; print([o for o in json.load(sys.stdin) if o["op"]=="rope"][0]["faults"][0]["name"])')"
+
+# ---- the ABI listing is derived from fields() ----
+"$LOCKSTEP" list --abi rmsnorm > abi.txt || fail "list --abi: exit $?"
+grep -qE '^  dtype +STRING in \{f32,bf16,f16' abi.txt || fail "list --abi lacks the dtype enum: $(cat abi.txt)"
+grep -qE '^  x +TENSOR' abi.txt || fail "list --abi lacks input x"
+grep -qE '^  out +TENSOR' abi.txt || fail "list --abi lacks output out"
+expect_error "stateful" list --abi spec_decode
+echo "impl_test: all checks passed"
