@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -101,7 +102,10 @@ std::shared_ptr<const Impl> Impl::load(const std::string& path) {
   }
   std::shared_ptr<Impl> impl(new Impl());
   impl->handle_ = h;
-  impl->path_ = path;
+  // Recorded in dumps and repro commands: absolute, so a replay from another directory finds it.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(file, ec);
+  impl->path_ = ec ? path : abs.lexically_normal().string();
   auto symbol = [&](const char* name) {
     void* s = dlsym(h, name);
     require(s != nullptr, flag, path,

@@ -55,6 +55,9 @@ rc=$?
 grep -q "shrunk in" f32faulty.txt || fail "f32-only faulty: not shrunk"
 grep -q "^FAIL rmsnorm(variant=[a-z_]*,dtype=f32," f32faulty.txt || fail "shrunk case is not f32: $(cat f32faulty.txt)"
 ! grep -q "outside the declared capability" f32faulty.txt || fail "shrinking left the capabilities: $(cat f32faulty.txt)"
+# The README's plain-C plugin (examples/plugin/gelu_plugin.c): f32 only, passes.
+"$LOCKSTEP" fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases "$CASES" > gelu.txt 2>&1 || fail "C plugin: exit $?: $(cat gelu.txt)"
+grep -qF "cases restricted to its capabilities: gate dtype in {f32}" gelu.txt || fail "C plugin summary: $(cat gelu.txt)"
 expect_error "capability head_dim in {7} of op rope rejected 10000 of 10000" fuzz --impl "$PLUGINS/liblockstep_example_impossible.so" --cases 2
 
 # ---- one clear line per bad plugin ----
