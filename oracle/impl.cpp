@@ -211,7 +211,8 @@ const ImplOpSupport& Impl::support(const std::string& op) const {
 
 void Impl::require_memory() const {
   std::string why;
-  require(device::impl_memory_available(memory_, &why), "--impl", path_,
+  const bool available = device::impl_memory_available(memory_, &why);  // before `why` is formatted
+  require(available, "--impl", path_,
           fmt::format("plugin {} uses CUDA device memory, not available here: {}", name_, why));
 }
 

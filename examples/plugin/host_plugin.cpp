@@ -7,9 +7,11 @@
 //   LOCKSTEP_EXAMPLE_F32_ONLY    declares rmsnorm only, capability dtype in {f32}, and fails any other case
 //   LOCKSTEP_EXAMPLE_IMPOSSIBLE  declares rope with head_dim in {7}, which the generator never produces
 //   LOCKSTEP_EXAMPLE_ABI         the ABI version it reports (default LOCKSTEP_IMPL_ABI_VERSION)
+//   LOCKSTEP_EXAMPLE_CUDA        tensors in CUDA device memory (built when nvcc exists; runs with a GPU)
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <stdexcept>
 #include <string>
 
 #include "core/error.h"
@@ -33,12 +35,31 @@
 #include "device/norm/rmsnorm_kernel.h"
 #include "lockstep/impl.h"
 
+#ifdef LOCKSTEP_EXAMPLE_CUDA
+#include <cuda_runtime.h>
+#endif
+
 #ifndef LOCKSTEP_EXAMPLE_ABI
 #define LOCKSTEP_EXAMPLE_ABI LOCKSTEP_IMPL_ABI_VERSION
 #endif
 
 namespace {
 using namespace lockstep;
+
+// Tensor data lives in host memory, or (LOCKSTEP_EXAMPLE_CUDA) in CUDA device memory: the kernels still run
+// on the CPU, behind a download and an upload — a CUDA-memory plugin exercising lockstep's CUDA buffers.
+#ifdef LOCKSTEP_EXAMPLE_CUDA
+constexpr int32_t kMemory = LOCKSTEP_MEMORY_CUDA;
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+void to_host(void* dst, const void* src, size_t n) { check_cuda(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost), "cudaMemcpy D2H"); }
+void from_host(void* dst, const void* src, size_t n) { check_cuda(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice), "cudaMemcpy H2D"); }
+#else
+constexpr int32_t kMemory = LOCKSTEP_MEMORY_HOST;
+void to_host(void* dst, const void* src, size_t n) { std::memcpy(dst, src, n); }
+void from_host(void* dst, const void* src, size_t n) { std::memcpy(dst, src, n); }
+#endif
 
 /// Fills a case's fields from the input arguments of the same names.
 struct FromArgs {
@@ -54,7 +75,7 @@ struct FromArgs {
         return;
       }
       f = Tensor(static_cast<DType>(a->dtype), Shape(a->shape, a->shape + a->rank));
-      if (f.nbytes() > 0) std::memcpy(f.raw(), a->data, f.nbytes());
+      if (f.nbytes() > 0) to_host(f.raw(), a->data, f.nbytes());
     } else if constexpr (std::is_enum_v<F>) {
       require(a->kind == LOCKSTEP_STRING, name, "", "not a string argument");
       f = parse_enum<F>(static_cast<const char*>(a->data), name);
@@ -78,7 +99,7 @@ struct ToArgs {
     if constexpr (std::is_same_v<F, Tensor>) {
       require(a->dtype == static_cast<int32_t>(f.dtype()) && a->numel == f.numel(), name, f.describe(),
               "differs from the output lockstep allocated");
-      if (f.nbytes() > 0) std::memcpy(a->data, f.raw(), f.nbytes());
+      if (f.nbytes() > 0) from_host(a->data, f.raw(), f.nbytes());
     } else if constexpr (std::is_same_v<F, double>) {
       *static_cast<double*>(a->data) = f;
     } else if constexpr (std::is_integral_v<F>) {
@@ -141,12 +162,14 @@ constexpr const char* kName = "lockstep-example-f32-only-faulty";
 constexpr const char* kName = "lockstep-example-f32-only";
 #elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
 constexpr const char* kName = "lockstep-example-impossible";
+#elif defined(LOCKSTEP_EXAMPLE_CUDA)
+constexpr const char* kName = "lockstep-example-cuda-memory";
 #elif defined(LOCKSTEP_EXAMPLE_FAULT)
 constexpr const char* kName = "lockstep-example-host-faulty";
 #else
 constexpr const char* kName = "lockstep-example-host";
 #endif
-constexpr lockstep_impl_desc kDesc = {LOCKSTEP_EXAMPLE_ABI, kName, LOCKSTEP_MEMORY_HOST, kOps,
+constexpr lockstep_impl_desc kDesc = {LOCKSTEP_EXAMPLE_ABI, kName, kMemory, kOps,
                                       static_cast<int32_t>(sizeof kOps / sizeof kOps[0])};
 
 }  // namespace
