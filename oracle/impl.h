@@ -245,8 +245,9 @@ Outputs impl_outputs(const Impl& impl, const std::string& op, const Case& c, con
   });
   detail::OutputArgs outs{call, tensors, {}};
   const_cast<Outputs&>(ref).fields(outs);
-  std::vector<lockstep_arg> out_copy = outs.args;  // the plugin may scribble on the descriptors
-  lockstep_args in_args{static_cast<int32_t>(in.size()), in.data()};
+  // The plugin gets copies of the descriptors: what it writes into them cannot redirect lockstep's reads.
+  std::vector<lockstep_arg> in_copy = in, out_copy = outs.args;
+  lockstep_args in_args{static_cast<int32_t>(in_copy.size()), in_copy.data()};
   lockstep_args out_args{static_cast<int32_t>(out_copy.size()), out_copy.data()};
   impl.call(op, in_args, out_args);
   size_t k = 0;
