@@ -7,6 +7,7 @@
 //   LOCKSTEP_EXAMPLE_F32_ONLY    declares rmsnorm only, capability dtype in {f32}, and fails any other case
 //   LOCKSTEP_EXAMPLE_IMPOSSIBLE  declares rope with head_dim in {7}, which the generator never produces
 //   LOCKSTEP_EXAMPLE_ABI         the ABI version it reports (default LOCKSTEP_IMPL_ABI_VERSION)
+//   LOCKSTEP_EXAMPLE_WRITES_INPUT  flips a byte of the first non-empty input tensor after each run
 //   LOCKSTEP_EXAMPLE_CUDA        tensors in CUDA device memory (built when nvcc exists; runs with a GPU)
 #include <cstdio>
 #include <cstring>
@@ -164,6 +165,8 @@ constexpr const char* kName = "lockstep-example-f32-only";
 constexpr const char* kName = "lockstep-example-impossible";
 #elif defined(LOCKSTEP_EXAMPLE_CUDA)
 constexpr const char* kName = "lockstep-example-cuda-memory";
+#elif defined(LOCKSTEP_EXAMPLE_WRITES_INPUT)
+constexpr const char* kName = "lockstep-example-writes-input";
 #elif defined(LOCKSTEP_EXAMPLE_FAULT)
 constexpr const char* kName = "lockstep-example-host-faulty";
 #else
@@ -192,6 +195,13 @@ extern "C" __attribute__((visibility("default"))) int lockstep_impl_run(const ch
     for (const Row& r : kRows) {
       if (std::strcmp(r.op, op) == 0) {
         r.run(in, out);
+#ifdef LOCKSTEP_EXAMPLE_WRITES_INPUT
+        for (int32_t i = 0; i < in->count; ++i)  // a bug lockstep must catch: the first non-empty input changed
+          if (in->args[i].kind == LOCKSTEP_TENSOR && in->args[i].numel > 0) {
+            static_cast<unsigned char*>(in->args[i].data)[0] ^= 0xff;
+            break;
+          }
+#endif
         return 0;
       }
     }

@@ -2,7 +2,7 @@
 # `--impl`: external implementations through the C ABI (include/lockstep/impl.h), with the example plugins of
 # examples/plugin/ (issue 12). Usage: impl_test.sh LOCKSTEP SOURCE_DIR PYTHON PLUGIN_DIR [CASES]
 #   - the example host plugin (lockstep's CPU kernels) passes CASES cases (default 300) on every op it declares;
-#   - the faulty copy fails, shrinks and dumps; `replay DUMP --impl faulty.so` reproduces the stored report;
+#   - the faulty copy fails, shrinks and dumps (and a copy that writes an input fails naming it); `replay DUMP --impl faulty.so` reproduces the stored report;
 #     replaying that dump without --impl is refused with one line; `run --impl` writes the plugin's outputs;
 #   - capabilities restrict generation and shrinking: the f32-only plugin (which fails any non-f32 case) passes
 #     and its summary names the restriction; its faulty copy shrinks to an f32 case; an unreachable
@@ -43,6 +43,13 @@ expect_error "replay it with --impl $FAULTY" replay "$dump"
 "$LOCKSTEP" replay "$dump" --impl "$HOST" > fixed.txt || fail "the same case through the correct plugin fails: $(cat fixed.txt)"
 "$LOCKSTEP" run --in "$dump" --out out.h5 --impl "$FAULTY" > run.txt || fail "run --impl: exit $?"
 [ -s out.h5 ] || fail "run --impl wrote no outputs"
+
+# A plugin that writes an input fails the case (inputs are read-only), with a dump.
+"$LOCKSTEP" fuzz --op segment_seqlens_offsets --impl "$PLUGINS/liblockstep_example_writes_input.so" --cases 50 \
+  --dump-dir dumps > writes.txt 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "input-writing plugin: exit $rc, expected 1: $(cat writes.txt)"
+grep -qF "wrote its input q_segment_ids (inputs are read-only)" writes.txt || fail "input write not named: $(cat writes.txt)"
 
 # ---- capabilities drive generation (and shrinking) ----
 "$LOCKSTEP" fuzz --op rmsnorm --impl "$PLUGINS/liblockstep_example_f32_only.so" --cases 400 > f32.txt 2>&1 ||
