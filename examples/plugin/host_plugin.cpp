@@ -24,6 +24,11 @@
 #include "device/attention/rope.h"
 #include "device/attention/rope_kernel.h"
 #include "device/core/faults.h"
+#include "device/kvcache/kv_sharing.h"
+#include "device/kvcache/kv_sharing_kernel.h"
+#include "device/kvcache/page_table.h"
+#include "device/kvcache/page_table_kernel.h"
+#include "device/kvcache/pool_sizing.h"
 #include "device/metadata/nsa_metadata.h"
 #include "device/metadata/nsa_metadata_kernel.h"
 #include "device/metadata/segment_seqlens_offsets.h"
@@ -142,6 +147,9 @@ constexpr Row kRows[] = {
     {"rope", run_op<RopeCase, RopeOutputs, device::rope, device::kRopeFaults>},
     {"ragged_paged_attention",
      run_op<RpaCase, RpaOutputs, device::ragged_paged_attention, device::kRpaFaults>},
+    {"kv_sharing", run_op<KvSharingCase, KvSharingOutputs, device::kv_sharing, device::kKvSharingFaults>},
+    {"page_table", run_op<PageTableDumpCase, PageTableDumpOutputs, device::page_table, device::kPageTableFaults>},
+    {"pool_sizing", run_op<PoolSizingCase, PoolSizingOutputs, device::pool_sizing, device::kPoolSizingFaults>},
 };
 
 #if defined(LOCKSTEP_EXAMPLE_F32_ONLY)
@@ -154,7 +162,8 @@ constexpr lockstep_op_support kOps[] = {{"rope", kHead7, 1}};
 constexpr lockstep_op_support kOps[] = {
     {"segment_seqlens_offsets", nullptr, 0}, {"nsa_metadata", nullptr, 0}, {"moe_routing", nullptr, 0},
     {"rmsnorm", nullptr, 0},      {"qkv_rmsnorm", nullptr, 0},      {"gelu_tanh_mul", nullptr, 0},
-    {"rope", nullptr, 0},         {"ragged_paged_attention", nullptr, 0}};
+    {"rope", nullptr, 0},         {"ragged_paged_attention", nullptr, 0}, {"kv_sharing", nullptr, 0},
+    {"page_table", nullptr, 0},   {"pool_sizing", nullptr, 0}};
 #endif
 
 #if defined(LOCKSTEP_EXAMPLE_F32_ONLY) && defined(LOCKSTEP_EXAMPLE_FAULT)
