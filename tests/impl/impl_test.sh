@@ -65,6 +65,12 @@ grep -q "^FAIL rmsnorm(variant=[a-z_]*,dtype=f32," f32faulty.txt || fail "shrunk
 # The README's plain-C plugin (examples/plugin/gelu_plugin.c): f32 only, passes.
 "$LOCKSTEP" fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases "$CASES" > gelu.txt 2>&1 || fail "C plugin: exit $?: $(cat gelu.txt)"
 grep -qF "cases restricted to its capabilities: gate dtype in {f32}" gelu.txt || fail "C plugin summary: $(cat gelu.txt)"
+# Shards of an --impl campaign merge (the summary keeps the impl); a shard without it does not.
+for k in 0 1; do "$LOCKSTEP" --json fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases 60 --shard $k/2 > shard$k.json || fail "shard $k"; done
+"$LOCKSTEP" merge shard0.json shard1.json > merged.txt || fail "merge of --impl shards: exit $?"
+grep -qF "cases restricted to its capabilities: gate dtype in {f32}" merged.txt || fail "merged summary lost the impl: $(cat merged.txt)"
+"$LOCKSTEP" --json fuzz --op gelu_tanh_mul --cases 60 --shard 1/2 > plain1.json || fail "plain shard"
+expect_error "impl: differs from impl (gelu-c)" merge shard0.json plain1.json
 expect_error "capability head_dim in {7} of op rope rejected 10000 of 10000" fuzz --impl "$PLUGINS/liblockstep_example_impossible.so" --cases 2
 
 # ---- one clear line per bad plugin ----
