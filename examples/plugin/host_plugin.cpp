@@ -4,7 +4,9 @@
 //
 // Variants (compile definitions; examples/plugin/CMakeLists.txt builds each):
 //   LOCKSTEP_EXAMPLE_FAULT       every op runs with the first named fault of its kernel (a plugin with a bug)
-//   LOCKSTEP_EXAMPLE_F32_ONLY    declares rmsnorm only, capability dtype in {f32}, and fails any other case
+//   LOCKSTEP_EXAMPLE_F32_ONLY    declares rmsnorm only, capability dtype in {f32}
+//   LOCKSTEP_EXAMPLE_RPA_NARROW  declares ragged_paged_attention only: dtype f32, mode causal, head_dim 128
+// A variant with capabilities fails any case outside its declared enum/integer value lists.
 //   LOCKSTEP_EXAMPLE_IMPOSSIBLE  declares rope with head_dim in {7}, which the generator never produces
 //   LOCKSTEP_EXAMPLE_ABI         the ABI version it reports (default LOCKSTEP_IMPL_ABI_VERSION)
 //   LOCKSTEP_EXAMPLE_WRITES_INPUT  flips a byte of the first non-empty input tensor after each run
@@ -155,6 +157,12 @@ constexpr Row kRows[] = {
 #if defined(LOCKSTEP_EXAMPLE_F32_ONLY)
 constexpr lockstep_capability kF32[] = {{"dtype", "f32", LOCKSTEP_ANY_RANGE}};
 constexpr lockstep_op_support kOps[] = {{"rmsnorm", kF32, 1}};
+#elif defined(LOCKSTEP_EXAMPLE_RPA_NARROW)
+// The example: "an implementation that supports only causal f32 head_dim 128".
+constexpr lockstep_capability kNarrow[] = {{"dtype", "f32", LOCKSTEP_ANY_RANGE},
+                                           {"mode", "causal", LOCKSTEP_ANY_RANGE},
+                                           {"head_dim", "128", LOCKSTEP_ANY_RANGE}};
+constexpr lockstep_op_support kOps[] = {{"ragged_paged_attention", kNarrow, 3}};
 #elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
 constexpr lockstep_capability kHead7[] = {{"head_dim", "7", LOCKSTEP_ANY_RANGE}};
 constexpr lockstep_op_support kOps[] = {{"rope", kHead7, 1}};
@@ -172,6 +180,8 @@ constexpr const char* kName = "lockstep-example-f32-only-faulty";
 constexpr const char* kName = "lockstep-example-f32-only";
 #elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
 constexpr const char* kName = "lockstep-example-impossible";
+#elif defined(LOCKSTEP_EXAMPLE_RPA_NARROW)
+constexpr const char* kName = "lockstep-example-rpa-causal-f32-d128";
 #elif defined(LOCKSTEP_EXAMPLE_CUDA)
 constexpr const char* kName = "lockstep-example-cuda-memory";
 #elif defined(LOCKSTEP_EXAMPLE_WRITES_INPUT)
@@ -184,6 +194,27 @@ constexpr const char* kName = "lockstep-example-host";
 constexpr lockstep_impl_desc kDesc = {LOCKSTEP_EXAMPLE_ABI, kName, kMemory, kOps,
                                       static_cast<int32_t>(sizeof kOps / sizeof kOps[0])};
 
+/// The first enum or integer argument outside this plugin's own declared value lists ("dtype bf16"), or
+/// NULL: a restricted variant fails any case it did not declare.
+const char* outside_capabilities(const char* op, const lockstep_args* in) {
+  static thread_local std::string text;
+  for (const lockstep_op_support& s : kOps) {
+    if (std::strcmp(s.op, op) != 0) continue;
+    for (int32_t k = 0; k < s.num_caps; ++k) {
+      const lockstep_arg* a = lockstep_find(in, s.caps[k].field);
+      if (a == nullptr || a->kind == LOCKSTEP_TENSOR || s.caps[k].values == nullptr) continue;
+      const std::string value = a->kind == LOCKSTEP_STRING ? static_cast<const char*>(a->data)
+                                                           : std::to_string(*static_cast<const int64_t*>(a->data));
+      const std::string list = std::string(",") + s.caps[k].values + ",";
+      if (list.find("," + value + ",") == std::string::npos) {
+        text = std::string(s.caps[k].field) + " " + value;
+        return text.c_str();
+      }
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const lockstep_impl_desc* lockstep_impl_info(void) {
@@ -193,14 +224,10 @@ extern "C" __attribute__((visibility("default"))) const lockstep_impl_desc* lock
 extern "C" __attribute__((visibility("default"))) int lockstep_impl_run(const char* op, const lockstep_args* in,
                                                                         lockstep_args* out, char* err, size_t errlen) {
   try {
-#ifdef LOCKSTEP_EXAMPLE_F32_ONLY
-    // Proves the capability reached generation: any other dtype is an error of this plugin.
-    if (std::strcmp(lockstep_str(in, "dtype"), "f32") != 0) {
-      std::snprintf(err, errlen, "received dtype %s outside the declared capability dtype in {f32}",
-                    lockstep_str(in, "dtype"));
+    if (const char* outside = outside_capabilities(op, in)) {  // proves the capabilities reached generation
+      std::snprintf(err, errlen, "received %s outside the declared capability", outside);
       return 1;
     }
-#endif
     for (const Row& r : kRows) {
       if (std::strcmp(r.op, op) == 0) {
         r.run(in, out);

@@ -62,6 +62,20 @@ rc=$?
 grep -q "shrunk in" f32faulty.txt || fail "f32-only faulty: not shrunk"
 grep -q "^FAIL rmsnorm(variant=[a-z_]*,dtype=f32," f32faulty.txt || fail "shrunk case is not f32: $(cat f32faulty.txt)"
 ! grep -q "outside the declared capability" f32faulty.txt || fail "shrinking left the capabilities: $(cat f32faulty.txt)"
+# The example: causal f32 head_dim 128 only (the plugin fails any other case).
+"$LOCKSTEP" fuzz --impl "$PLUGINS/liblockstep_example_rpa_narrow.so" --cases 60 > narrow.txt 2>&1 ||
+  fail "narrow RPA plugin: exit $?: $(cat narrow.txt)"
+grep -qF "cases restricted to its capabilities: dtype in {f32}; mode in {causal}; head_dim in {128}" narrow.txt ||
+  fail "narrow RPA summary: $(cat narrow.txt)"
+# A plugin's own error is that case's failure, with its message (replay enforces no capabilities: the faulty
+# plugin's shrunk RPA case is a segment-mask one, which the narrow plugin refuses).
+"$LOCKSTEP" fuzz --op ragged_paged_attention --impl "$FAULTY" --cases 1000 --dump-dir dumps > rpafaulty.txt 2>&1
+rpadump=$(grep -o 'dumps/ragged_paged_attention[^ ]*\.h5' rpafaulty.txt | head -1)
+[ -f "$rpadump" ] || fail "faulty plugin: no RPA dump: $(cat rpafaulty.txt)"
+"$LOCKSTEP" replay "$rpadump" --impl "$PLUGINS/liblockstep_example_rpa_narrow.so" > refused.txt; rc=$?
+[ $rc -eq 1 ] || fail "plugin error: exit $rc, expected 1: $(cat refused.txt)"
+grep -q "failure: device: impl lockstep-example-rpa-causal-f32-d128 = ragged_paged_attention: lockstep_impl_run returned 1: received mode segment" refused.txt ||
+  fail "plugin error not reported: $(cat refused.txt)"
 # The README's plain-C plugin (examples/plugin/gelu_plugin.c): f32 only, passes.
 "$LOCKSTEP" fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases "$CASES" > gelu.txt 2>&1 || fail "C plugin: exit $?: $(cat gelu.txt)"
 grep -qF "cases restricted to its capabilities: gate dtype in {f32}" gelu.txt || fail "C plugin summary: $(cat gelu.txt)"
