@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "oracle/h5io.h"
+#include "oracle/impl_op.h"
 
 namespace lockstep::oracle {
 
@@ -71,7 +72,10 @@ std::string write_failure_dump(const Op& op, const std::any& c, const LockstepRe
   d.info.emplace_back("case_string", result.report.case_string);
   d.info.emplace_back("backend", result.report.backend);
   d.info.emplace_back("fault", result.report.fault);
-  d.info.emplace_back("repro_command", "lockstep replay " + path);
+  std::string repro = "lockstep replay " + path;
+  for (const auto& [k, v] : info)
+    if (k == "impl") repro += " --impl " + v;
+  d.info.emplace_back("repro_command", repro);
   d.report_json = to_json(result.report).dump();
   h5::write_file(path, d);
   return path;
@@ -144,6 +148,12 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
   res.seed = opt.seed;
   res.fault = opt.run.fault;
   res.backend = enum_name(opt.run.backend);
+  const auto* impl_op = dynamic_cast<const ImplOp*>(&op);
+  if (impl_op != nullptr) {
+    res.impl = impl_op->impl().name();
+    res.impl_path = impl_op->impl().path();
+    res.capabilities = impl_op->support().caps_text();
+  }
   res.first_case = opt.first_case;
   res.cases_requested = opt.cases;
   res.shard = opt.shard;
@@ -236,18 +246,24 @@ CampaignResult run_campaign(const Op& op, const CampaignOptions& opt) {
   f.shrunk_values = case_values(op, f.shrunk_case);
   const std::string fuzz_cmd =
       fmt::format("lockstep fuzz --op {} --seed {} --first-case {} --cases 1 --backend {}{}", op.name(), opt.seed,
-                  f.case_index, res.backend, opt.run.fault.empty() ? "" : " --fault " + opt.run.fault);
+                  f.case_index, res.backend, opt.run.fault.empty() ? "" : " --fault " + opt.run.fault) +
+      (impl_op ? " --impl " + res.impl_path : "");
   if (!opt.dump_dir.empty()) {
     LockstepResult minimal = op.run(f.shrunk_case, opt.run);
     const std::string stem = fmt::format("{}-{}seed{}-case{}", op.name(),
                                          opt.run.fault.empty() ? "" : opt.run.fault + "-", opt.seed, f.case_index);
     try {
-      f.dump_path = write_failure_dump(op, f.shrunk_case, minimal, opt.dump_dir, stem,
-                                       {{"seed", std::to_string(opt.seed)},
-                                        {"case_index", std::to_string(f.case_index)},
-                                        {"fuzz_command", fuzz_cmd},
-                                        {"original_case_string", f.original.case_string}});
-      f.repro_command = "lockstep replay " + f.dump_path;
+      std::vector<std::pair<std::string, std::string>> info = {{"seed", std::to_string(opt.seed)},
+                                                               {"case_index", std::to_string(f.case_index)},
+                                                               {"fuzz_command", fuzz_cmd},
+                                                               {"original_case_string", f.original.case_string}};
+      if (impl_op) {  // replay needs the same plugin (oracle/replay.cpp)
+        info.emplace_back("impl", res.impl_path);
+        info.emplace_back("impl_name", res.impl);
+        info.emplace_back("impl_capabilities", res.capabilities);
+      }
+      f.dump_path = write_failure_dump(op, f.shrunk_case, minimal, opt.dump_dir, stem, info);
+      f.repro_command = "lockstep replay " + f.dump_path + (impl_op ? " --impl " + res.impl_path : "");
     } catch (const std::exception& e) {  // the failure, its report and its repro must still be printed
       f.dump_error = e.what();
       f.repro_command = fuzz_cmd;
@@ -277,6 +293,7 @@ CampaignResult merge_campaigns(const std::vector<CampaignResult>& shards, const 
     same(k, "seed", a.seed, s.seed);
     same(k, "backend", a.backend, s.backend);
     same(k, "fault", a.fault, s.fault);
+    same(k, "impl", a.impl, s.impl);
     same(k, "first_case", a.first_case, s.first_case);
     same(k, "cases_requested", a.cases_requested, s.cases_requested);
     const Shard sh = s.shard.value_or(Shard{});
@@ -295,6 +312,9 @@ CampaignResult merge_campaigns(const std::vector<CampaignResult>& shards, const 
   m.seed = a.seed;
   m.backend = a.backend;
   m.fault = a.fault;
+  m.impl = a.impl;
+  m.impl_path = a.impl_path;
+  m.capabilities = a.capabilities;
   m.first_case = a.first_case;
   m.cases_requested = a.cases_requested;
   m.complete = true;

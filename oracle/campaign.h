@@ -86,6 +86,9 @@ struct CampaignResult {
   uint64_t seed = 0;
   std::string fault;
   std::string backend;
+  /// --impl: the external implementation's name and path and the capabilities generation stayed inside
+  /// ("" without one).
+  std::string impl, impl_path, capabilities;
   int64_t first_case = 0;        ///< the whole campaign's range (all shards)
   int64_t cases_requested = 0;
   std::optional<Shard> shard;    ///< set for a shard's summary; merged and unsharded summaries have none

@@ -16,6 +16,7 @@
 #include "device/core/faults.h"
 #include "device/core/options.h"
 #include "oracle/batching.h"
+#include "oracle/impl.h"
 #include "oracle/op.h"
 
 namespace lockstep::oracle {
@@ -91,6 +92,8 @@ class LockstepOp final : public TypedOp<Case> {
   }
 
   bool has_batching_rule() const override { return row_.batching != nullptr; }
+  std::vector<FieldInfo> output_fields() const override { return field_infos<Outputs>(); }
+  bool pluggable() const override { return row_.run == nullptr; }
 
   /// The rule on one side: floating outputs within the row's tolerance for the batched case (from its
   /// reference outputs), everything else exact.
@@ -115,7 +118,10 @@ class LockstepOp final : public TypedOp<Case> {
     Outputs ref, dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = row_.reference(c); })) return res;
     const Case before = c;
-    if (!run_reporting_errors(rep, "device: ", [&] { dev = row_.device(c, dopt); })) return res;
+    if (!run_reporting_errors(rep, "device: ", [&] {
+          dev = options.impl ? impl_outputs(*options.impl, row_.name, c, ref) : row_.device(c, dopt);
+        }))
+      return res;
     res.reference_outputs = to_record(ref);
     res.device_outputs = to_record(dev);
     check_inputs_unmodified(rep, before, c);
@@ -133,6 +139,7 @@ class LockstepOp final : public TypedOp<Case> {
 
   Outputs side(const Case& c, const std::string& which, const RunOptions& options) const {
     if (which == "reference") return row_.reference(c);
+    if (which == "device" && options.impl) return impl_outputs(*options.impl, row_.name, c, row_.reference(c));
     if (which == "device") return row_.device(c, device_options(options));
     throw Error("--backend", which, "must be reference or device");
   }
@@ -192,13 +199,16 @@ class LockstepOp final : public TypedOp<Case> {
             rep.reference_oob.insert(rep.reference_oob.end(), rl.begin(), rl.end());
           }
           if (!dl.empty()) rep.fail(oob_message(rule.failure, dl));
-          if (!rl.empty() && dl.empty() && rule.missed) rep.fail(oob_message(rule.missed, rl));
+          // An external implementation (--impl) is a black box without a checked accessor: it reports none,
+          // so "the device reported none" does not apply (the reference's rows are still listed).
+          if (!rl.empty() && dl.empty() && rule.missed && rep.impl.empty()) rep.fail(oob_message(rule.missed, rl));
           return;
         }
         const bool approx = rule.kind == Rule::tolerance;
         compare_output(rep, name, r, d, approx && row_.tolerance ? row_.tolerance(c, ref, dev) : Tolerance{});
         if (!rep.outputs.back().passed && rule.failure) rep.fail(rule.failure);
-        if (approx && (d.dtype() == DType::bf16 || d.dtype() == DType::f16)) {
+        // The exact rounding check re-runs lockstep's own kernel with f32 outputs: not for an external one.
+        if (approx && rep.impl.empty() && (d.dtype() == DType::bf16 || d.dtype() == DType::f16)) {
           if (!have_f32) {  // bf16/f16: the output cast rounds to nearest-even, exactly
             device::Options d32 = dopt;
             d32.f32_output = true;

@@ -15,6 +15,7 @@
 #include "core/record.h"
 #include "device/core/backend.h"
 #include "device/core/faults.h"
+#include "oracle/impl.h"
 #include "oracle/report.h"
 
 namespace lockstep::oracle {
@@ -22,7 +23,58 @@ namespace lockstep::oracle {
 struct RunOptions {
   Backend backend = Backend::cpu;
   std::string fault;  ///< fault name ("" = none)
+  /// An external implementation (--impl) replacing the device side; null = lockstep's own device kernels.
+  std::shared_ptr<const Impl> impl = nullptr;
 };
+
+/// One field of a case or outputs type, as its fields() describes it (`lockstep ops --abi`, capabilities).
+struct FieldInfo {
+  std::string name;
+  std::string kind;                      ///< "int", "real", "enum", "string" or "tensor"
+  std::vector<std::string> enum_values;  ///< kind "enum": the names, in value order
+  bool has_range = false;
+  IntRange range{0, 0};
+  Rule rule;  ///< outputs: the comparison rule
+};
+
+namespace detail {
+struct FieldInfoVisitor {
+  std::vector<FieldInfo> fields;
+  template <class F, class... Extra>
+  void operator()(const char* name, F&, const Extra&... extra) {
+    FieldInfo fi{name, "", {}, false, {0, 0}, rule_of(extra...)};
+    [[maybe_unused]] auto take = [&fi](const auto& e) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(e)>, IntRange>) {
+        fi.has_range = true;
+        fi.range = e;
+      }
+    };
+    (take(extra), ...);
+    if constexpr (std::is_same_v<F, Tensor>) {
+      fi.kind = "tensor";
+    } else if constexpr (NamedEnum<F>) {
+      fi.kind = "enum";
+      for (const char* n : EnumNames<F>::names) fi.enum_values.emplace_back(n);
+    } else if constexpr (std::is_same_v<F, std::string>) {
+      fi.kind = "string";
+    } else if constexpr (std::is_same_v<F, double>) {
+      fi.kind = "real";
+    } else {
+      fi.kind = "int";
+    }
+    fields.push_back(std::move(fi));
+  }
+};
+}  // namespace detail
+
+/// The fields of a (default-constructible) field-described type.
+template <class Obj>
+std::vector<FieldInfo> field_infos() {
+  Obj o{};
+  detail::FieldInfoVisitor v;
+  o.fields(v);
+  return std::move(v.fields);
+}
 
 /// One side run alone (`lockstep run`): its outputs and the out-of-range page reads it recorded (reads
 /// returned zeros, writes were dropped). Ops without a paged accessor record none.
@@ -71,6 +123,12 @@ class Op {
     (void)c, (void)which, (void)options;
     return "";
   }
+  /// The case's fields and the outputs' fields (with their rules), in field order.
+  virtual std::vector<FieldInfo> case_fields() const = 0;
+  virtual std::vector<FieldInfo> output_fields() const { return {}; }
+  /// Whether an external implementation can replace the device side (false for stateful ops whose sides
+  /// step together).
+  virtual bool pluggable() const { return false; }
   /// run_one with the side's out-of-range page reads (default: run_one, none recorded).
   virtual SideResult run_side(const std::any& c, const std::string& which, const RunOptions& options) const {
     return {run_one(c, which, options), {}, 0};
@@ -124,6 +182,7 @@ inline Report start_report(const std::string& op, std::string case_string, const
   rep.case_string = std::move(case_string);
   rep.backend = enum_name(options.backend);
   rep.fault = options.fault;
+  if (options.impl) rep.impl = options.impl->name();
   return rep;
 }
 template <class Case>
@@ -215,6 +274,7 @@ class TypedOp : public Op {
   Record run_one(const std::any& c, const std::string& which, const RunOptions& options) const override {
     return run_one_typed(std::any_cast<const Case&>(c), which, options);
   }
+  std::vector<FieldInfo> case_fields() const override { return field_infos<Case>(); }
   std::vector<std::string> coverage_regions() const override {
     std::vector<std::string> names;
     for (const Region<Case>& r : regions()) names.push_back(r.name);

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "device/core/faults.h"
+#include "oracle/impl_op.h"
 
 namespace lockstep::oracle {
 namespace {
@@ -70,6 +71,8 @@ LoadedCase load_case(const std::string& path, const std::string& expected_op, co
     }
     lc.fault = *fault;
   }
+  if (const std::string* impl = info_value(d, "impl")) lc.impl_path = *impl;
+  if (const std::string* name = info_value(d, "impl_name")) lc.impl_name = *name;
   if (const std::string* backend = info_value(d, "backend"); backend != nullptr && !backend->empty()) {
     lc.backend = parse_enum<Backend>(*backend, f + "/backend");
   }
@@ -77,8 +80,11 @@ LoadedCase load_case(const std::string& path, const std::string& expected_op, co
 }
 
 ReplayResult replay_file(const std::string& path, std::optional<Backend> backend, const LoadOptions& options,
-                         std::optional<std::string> fault) {
+                         std::optional<std::string> fault, std::shared_ptr<const Impl> impl) {
   const LoadedCase lc = load_case(path, "", options);
+  require(impl != nullptr || lc.impl_path.empty(), path + ":/impl", lc.impl_path,
+          fmt::format("the dump was recorded with an external implementation ({}): replay it with --impl {}",
+                      lc.impl_name.empty() ? "unnamed" : lc.impl_name, lc.impl_path));
   RunOptions run;
   run.fault = lc.fault;
   if (fault) {
@@ -87,7 +93,13 @@ ReplayResult replay_file(const std::string& path, std::optional<Backend> backend
   }
   run.backend = backend ? *backend : lc.backend.value_or(Backend::cpu);
   ReplayResult r;
-  r.result = lc.op->run(lc.c, run);
+  if (impl) {
+    require(run.fault.empty(), path + ":/fault", run.fault, "a fault of lockstep's own kernels cannot apply to --impl");
+    const ImplOp op(*lc.op, impl);
+    r.result = op.run(lc.c, run);
+  } else {
+    r.result = lc.op->run(lc.c, run);
+  }
   r.stored_report_json = lc.dump.report_json;
   r.has_stored_report = !lc.dump.report_json.empty();
   r.identical = r.has_stored_report && to_json(r.result.report).dump() == lc.dump.report_json;
@@ -95,7 +107,7 @@ ReplayResult replay_file(const std::string& path, std::optional<Backend> backend
 }
 
 SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-                    Backend device_backend, const LoadOptions& options) {
+                    Backend device_backend, const LoadOptions& options, std::shared_ptr<const Impl> impl) {
   {
     std::error_code ec_in, ec_out, ec_eq;
     const auto canon_in = std::filesystem::weakly_canonical(in, ec_in);
@@ -110,10 +122,17 @@ SideResult run_file(const std::string& op_name, const std::string& in, const std
   o.kind = "outputs";
   o.op = lc.op->name();
   o.case_fields = lc.dump.case_fields;
-  SideResult side = lc.op->run_side(lc.c, which, run);
+  std::optional<ImplOp> impl_op;
+  if (impl && which == "device") impl_op.emplace(*lc.op, impl);
+  const Op& op = impl_op ? static_cast<const Op&>(*impl_op) : *lc.op;
+  SideResult side = op.run_side(lc.c, which, run);
   o.outputs.emplace_back(which, side.outputs);
   o.info.emplace_back("case_string", lc.op->case_string(lc.c));
   o.info.emplace_back("backend", which == "device" ? enum_name(device_backend) : "reference");
+  if (impl_op) {
+    o.info.emplace_back("impl", impl->path());
+    o.info.emplace_back("impl_name", impl->name());
+  }
   o.info.emplace_back("oob_reads", oob_json(side.oob).dump());
   h5::write_file(out, o);
   return side;

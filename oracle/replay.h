@@ -24,6 +24,7 @@ struct LoadedCase {
   std::any c;
   std::string fault;               ///< @fault ("" = none)
   std::optional<Backend> backend;  ///< @backend, when recorded
+  std::string impl_path, impl_name;  ///< @impl / @impl_name: the external implementation it was recorded with
 };
 
 /// Throws Error naming `path` and the object for every problem (never the command-line flag).
@@ -39,14 +40,20 @@ struct ReplayResult {
 /// Re-runs the case in `path` in lockstep with the backend and fault recorded in the file (a backend or
 /// fault given here overrides the recorded one; fault "none" or "" = no fault). Throws Error for unreadable
 /// files or cases, and for a `fault` the file's op does not have (naming `--fault`).
+///
+/// A dump recorded with an external implementation (@impl) replays only with one (`impl`, --impl): without
+/// it, Error naming the recorded plugin. With `impl`, the plugin is the device side (any case file); a fault
+/// of lockstep's own kernels cannot apply to it (`--fault none` clears a recorded one).
 ReplayResult replay_file(const std::string& path, std::optional<Backend> backend = std::nullopt,
-                         const LoadOptions& options = {}, std::optional<std::string> fault = std::nullopt);
+                         const LoadOptions& options = {}, std::optional<std::string> fault = std::nullopt,
+                         std::shared_ptr<const Impl> impl = nullptr);
 
 /// `lockstep run`: runs one side ("reference" or "device") on the case in `in` and writes an
 /// "outputs" file to `out` (atomically; `out` must not be `in`), with the side's out-of-range page reads
 /// in its `oob_reads` attribute (JSON, the report's format). Returns the side's result (outputs and OOB
 /// reads).
 SideResult run_file(const std::string& op_name, const std::string& in, const std::string& out, const std::string& which,
-                    Backend device_backend, const LoadOptions& options = {});
+                    Backend device_backend, const LoadOptions& options = {},
+                    std::shared_ptr<const Impl> impl = nullptr);
 
 }  // namespace lockstep::oracle

@@ -33,6 +33,7 @@ nlohmann::ordered_json to_json(const Report& r) {
   j["case"] = r.case_string;
   j["backend"] = r.backend;
   j["fault"] = r.fault;
+  if (!r.impl.empty()) j["impl"] = r.impl;
   j["passed"] = r.passed;
   j["failures"] = r.failures;
   j["error"] = r.error;
@@ -96,13 +97,17 @@ Report report_from_json(const nlohmann::json& j) {
   r.reference_oob = oob_from(j.at("reference_oob"));
   r.oob_dropped = j.at("oob_dropped");
   for (auto& [k, v] : j.at("stats").items()) r.stats.emplace_back(k, v.get<double>());
+  if (j.contains("impl")) r.impl = j.at("impl").get<std::string>();
   if (j.contains("notes")) r.notes = j.at("notes").get<std::vector<std::string>>();
   return r;
 }
 
 std::string to_text(const Report& r) {
   std::string s = fmt::format("{} {}\n", r.passed ? "PASS" : "FAIL", r.case_string);
-  s += fmt::format("  backend {}{}\n", r.backend, r.fault.empty() ? "" : fmt::format(", fault {}", r.fault));
+  if (r.impl.empty())
+    s += fmt::format("  backend {}{}\n", r.backend, r.fault.empty() ? "" : fmt::format(", fault {}", r.fault));
+  else
+    s += fmt::format("  device side: impl {}\n", r.impl);
   if (!r.error.empty()) s += fmt::format("  error: {}\n", r.error);
   for (const std::string& f : r.failures) s += fmt::format("  failure: {}\n", f);
   if (r.inputs_modified) s += fmt::format("  inputs modified by the device run: {}\n", r.modified_field);

@@ -17,6 +17,7 @@ struct Report {
   std::string case_string;
   std::string backend;
   std::string fault;
+  std::string impl;  ///< the external implementation's name (--impl; JSON key only when set): the device side
   bool passed = true;
   std::vector<std::string> failures;  ///< in check order; empty when passed
   std::string error;                  ///< an exception from validation or a backend

@@ -18,6 +18,7 @@ nlohmann::ordered_json summary_json(const CampaignResult& r) {
                            {"first_case", r.first_case},
                            {"cases_requested", r.cases_requested}};
   if (r.shard) e["shard"] = fmt::format("{}/{}", r.shard->index, r.shard->count);
+  if (!r.impl.empty()) e["impl"] = {{"name", r.impl}, {"path", r.impl_path}, {"capabilities", r.capabilities}};
   e["cases"] = r.cases_run;
   e["failures"] = r.failures;
   e["complete"] = r.complete;
@@ -96,6 +97,12 @@ CampaignResult summary_from_json(const nlohmann::ordered_json& j, const std::str
   require(r.cases_requested >= 0 && r.cases_requested <= INT64_MAX - r.first_case, source + ": cases_requested",
           r.cases_requested, "must be in [0, 2^63 - 1 - first_case]");
   if (j.contains("shard")) r.shard = parse_shard(rd.get<std::string>(j, "", "shard"), source + ": shard");
+  if (j.contains("impl")) {
+    const auto& im = rd.at(j, "", "impl");
+    r.impl = rd.get<std::string>(im, "impl.", "name");
+    r.impl_path = rd.get<std::string>(im, "impl.", "path");
+    r.capabilities = rd.get<std::string>(im, "impl.", "capabilities");
+  }
   r.cases_run = rd.get<int64_t>(j, "", "cases");
   r.failures = rd.get<int64_t>(j, "", "failures");
   require(r.failures == 0 || r.failures == 1, source + ": failures", r.failures, "must be 0 or 1");
@@ -173,6 +180,9 @@ std::string summary_text(const CampaignResult& r, bool coverage_counts) {
                               r.fault.empty() ? "" : "  fault " + r.fault,
                               r.shard ? fmt::format("  shard {}/{}", r.shard->index, r.shard->count) : "",
                               r.complete ? "" : "  (incomplete)");
+  if (!r.impl.empty())
+    s += fmt::format("  impl {} ({}); cases restricted to its capabilities: {}\n", r.impl, r.impl_path,
+                     r.capabilities);
   if (!r.stats.empty()) {
     std::string line;
     for (const StatTotal& st : r.stats) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <set>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "device/core/faults.h"
 #include "oracle/campaign.h"
 #include "oracle/h5io.h"
+#include "oracle/impl_op.h"
 #include "oracle/op.h"
 #include "oracle/replay.h"
 #include "oracle/summary.h"
@@ -92,6 +94,82 @@ CLI::Validator finite_non_negative() {
 
 Backend parse_backend(const std::string& s) { return parse_enum<Backend>(s, "--backend"); }
 
+/// `lockstep list --abi OP`: the arguments a plugin receives and returns for OP (include/lockstep/impl.h),
+/// derived from the op's fields() — with the dtypes and ranks its generator produced in 200 cases (seed 1).
+int cmd_abi(const std::string& name) {
+  const Op& op = find_op(name);
+  require(op.pluggable(), "--abi", name, "is a stateful op (its sides step together): no plugin ABI");
+  std::map<std::string, std::pair<std::set<std::string>, std::set<size_t>>> seen_in, seen_out;
+  for (int64_t i = 0; i < 200; ++i) {
+    const std::any c = campaign_case(op, 1, i).value();
+    for (const auto& [n, v] : op.case_to_record(c).fields)
+      if (const auto* t = std::get_if<Tensor>(&v); t && t->numel() > 0) {
+        seen_in[n].first.insert(dtype_name(t->dtype()));
+        seen_in[n].second.insert(t->rank());
+      }
+    if (i >= 50) continue;  // outputs: the reference on the first 50
+    try {
+      for (const auto& [n, v] : op.run_one(c, "reference", {}).fields)
+        if (const auto* t = std::get_if<Tensor>(&v); t && t->numel() > 0) {
+          seen_out[n].first.insert(dtype_name(t->dtype()));
+          seen_out[n].second.insert(t->rank());
+        }
+    } catch (const Error&) {  // a case the reference rejects has no outputs
+    }
+  }
+  auto seen = [](const auto& m, const std::string& n) -> std::string {
+    auto it = m.find(n);
+    if (it == m.end()) return "  (empty in every generated case)";
+    std::string d, r;
+    for (const auto& x : it->second.first) d += (d.empty() ? "" : ",") + x;
+    for (size_t x : it->second.second) r += (r.empty() ? "" : ",") + std::to_string(x);
+    return fmt::format("  dtypes {{{}}} ranks {{{}}}", d, r);
+  };
+  fmt::print("op {}: lockstep_impl_run(\"{}\", in, out, ...), ABI version {}\n", name, name, LOCKSTEP_IMPL_ABI_VERSION);
+  fmt::print("in (every case field, in this order; capabilities may constrain these):\n");
+  const std::vector<FieldInfo> inputs = op.case_fields();
+  for (const FieldInfo& f : inputs) {
+    if (f.kind == "tensor") {
+      fmt::print("  {:<24} TENSOR{}\n", f.name, seen(seen_in, f.name));
+    } else if (f.kind == "enum" || f.kind == "string") {
+      std::string vals;
+      for (const auto& v : f.enum_values) vals += (vals.empty() ? "" : ",") + v;
+      fmt::print("  {:<24} STRING{}\n", f.name, vals.empty() ? "" : " in {" + vals + "}");
+    } else if (f.kind == "real") {
+      fmt::print("  {:<24} SCALAR F64\n", f.name);
+    } else {
+      fmt::print("  {:<24} SCALAR I64{}\n", f.name,
+                 f.has_range ? fmt::format(" in [{}, {}]", f.range.lo, f.range.hi) : "");
+    }
+  }
+  fmt::print("out (allocated by lockstep with the reference's shape and dtype; the plugin fills them):\n");
+  for (const FieldInfo& f : op.output_fields()) {
+    const std::string what = f.rule.kind == Rule::info          ? "not asked for: the reference's value (info)"
+                             : f.rule.kind == Rule::oob_reads   ? "not asked for: none (out-of-range-read log)"
+                             : f.rule.kind == Rule::oob_dropped ? "not asked for: 0"
+                             : f.kind == "tensor"               ? "TENSOR" + seen(seen_out, f.name)
+                             : f.kind == "real"                 ? "SCALAR F64"
+                             : f.kind == "int"                  ? "SCALAR I64"
+                                                                : "not asked for: the reference's value";
+    const bool in_place = f.kind == "tensor" && lockstep::oracle::detail::impl_produces(f.rule) &&
+                          std::any_of(inputs.begin(), inputs.end(), [&](const FieldInfo& i) { return i.name == f.name; });
+    fmt::print("  {:<24} {}{}{}\n", f.name, what,
+               f.rule.kind == Rule::tolerance ? "  (compared within the op's tolerance)" : "",
+               in_place ? "  (starts as a copy of input " + f.name + " when dtype and shape match: update in place)"
+                        : "");
+  }
+  return 0;
+}
+
+/// `lockstep list --impl lib.so`: the plugin's name, memory space, ops and capabilities (it loads and checks).
+int cmd_list_impl(const std::string& path) {
+  const auto impl = Impl::load(path);
+  fmt::print("impl {} ({}), ABI version {}, memory {}\n", impl->name(), impl->path(), LOCKSTEP_IMPL_ABI_VERSION,
+             impl->memory() == device::ImplMemory::cuda ? "cuda" : "host");
+  for (const ImplOpSupport& s : impl->ops()) fmt::print("  {:<24} capabilities: {}\n", s.op, s.caps_text());
+  return 0;
+}
+
 int cmd_list(bool json) {
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (const auto& op : registry()) {
@@ -117,6 +195,7 @@ int cmd_list(bool json) {
 
 struct FuzzArgs {
   std::vector<std::string> ops;
+  std::string impl;  ///< --impl: path of an external implementation (include/lockstep/impl.h)
   int64_t cases = 1000;
   uint64_t seed = 1;
   int64_t first_case = 0;
@@ -204,8 +283,31 @@ int print_summaries(const std::vector<CampaignResult>& results, bool json, bool 
   return any_failure ? 1 : 0;
 }
 
+/// --impl: the plugin and the selected ops run through it (every op it declares when --op is not given).
+struct ImplOps {
+  std::shared_ptr<const Impl> impl;
+  std::vector<std::unique_ptr<ImplOp>> ops;
+};
+ImplOps impl_ops(const std::string& path, const std::vector<std::string>& names) {
+  ImplOps r;
+  r.impl = Impl::load(path);
+  std::vector<std::string> wanted = names;
+  if (wanted.empty())
+    for (const ImplOpSupport& s : r.impl->ops()) wanted.push_back(s.op);
+  for (const std::string& n : wanted) r.ops.push_back(std::make_unique<ImplOp>(find_op(n), r.impl));
+  return r;
+}
+
 int cmd_fuzz(const FuzzArgs& a, bool json) {
-  const std::vector<const Op*> ops = selected_ops(a.ops);
+  ImplOps plugged;
+  std::vector<const Op*> ops;
+  if (!a.impl.empty()) {
+    require(a.fault.empty(), "--fault", a.fault, "names a fault of lockstep's own kernels: not with --impl");
+    plugged = impl_ops(a.impl, a.ops);
+    for (const auto& op : plugged.ops) ops.push_back(op.get());
+  } else {
+    ops = selected_ops(a.ops);
+  }
   if (!a.fault.empty()) {
     require(ops.size() == 1, "--fault", a.fault, "needs exactly one --op");
     device::fault_id(ops[0]->name(), a.fault);
@@ -312,10 +414,10 @@ std::optional<std::string> replay_fault(const std::string& flag, bool given) {
 }
 
 int cmd_replay(const std::string& path, const std::string& backend, const std::optional<std::string>& fault,
-               const InputArgs& in, bool json) {
+               const InputArgs& in, bool json, std::shared_ptr<const Impl> impl) {
   std::optional<Backend> b;
   if (!backend.empty()) b = parse_backend(backend);
-  const ReplayResult r = replay_file(path, b, in.load(), fault);
+  const ReplayResult r = replay_file(path, b, in.load(), fault, std::move(impl));
   if (json) {
     nlohmann::ordered_json j{{"report", to_json(r.result.report)},
                              {"has_stored_report", r.has_stored_report},
@@ -354,12 +456,14 @@ int expect_pass_verdict(int code, const std::string& detail, const std::string& 
 }
 
 int cmd_replay_expect_pass(const std::string& path, const std::string& backend,
-                           const std::optional<std::string>& fault, const InputArgs& in, bool json) {
+                           const std::optional<std::string>& fault, const InputArgs& in, bool json,
+                           const std::string& impl_path) {
   ReplayResult r;
   try {
     std::optional<Backend> b;
     if (!backend.empty()) b = parse_backend(backend);
-    r = replay_file(path, b, in.load(), fault);
+    // A plugin this commit cannot load (its ABI changed, say) cannot judge the case either.
+    r = replay_file(path, b, in.load(), fault, impl_path.empty() ? nullptr : Impl::load(impl_path));
   } catch (const h5::Interrupted&) {
     throw;
   } catch (const Error& e) {
@@ -382,8 +486,9 @@ int cmd_replay_expect_pass(const std::string& path, const std::string& backend,
 /// `lockstep run`: exit 0, or 1 when the side read out-of-range pages (each listed, as in the fuzz report;
 /// the outputs are still written) unless `allow_oob`.
 int cmd_run(const std::string& op, const std::string& in, const std::string& out, const std::string& side,
-            const std::string& device, bool allow_oob, const InputArgs& input, bool json) {
-  const SideResult r = run_file(op, in, out, side, parse_backend(device), input.load());
+            const std::string& device, bool allow_oob, const InputArgs& input, bool json,
+            std::shared_ptr<const Impl> impl) {
+  const SideResult r = run_file(op, in, out, side, parse_backend(device), input.load(), std::move(impl));
   const bool oob = !r.oob.empty() || r.oob_dropped > 0;
   if (json) {
     nlohmann::ordered_json j{{"out", out}, {"backend", side}, {"oob_reads", oob_json(r.oob)},
@@ -413,6 +518,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "machine-readable output");
 
   auto* list = app.add_subcommand("list", "list ops, their faults and the available backends");
+  std::string list_abi, list_impl;
+  list->add_option("--abi", list_abi, "print the plugin arguments (include/lockstep/impl.h) of this op");
+  list->add_option("--impl", list_impl, "load a plugin and print its ops and capabilities");
 
   FuzzArgs fa;
   auto* fuzz = app.add_subcommand("fuzz", "fuzz ops: generate cases, run reference and device in lockstep, shrink "
@@ -435,6 +543,8 @@ int main(int argc, char** argv) {
   fuzz->add_option("--shard", fa.shard, "run shard K of N (0-based, 0 <= K < N) of the case range; combine the N "
                                         "`--json` outputs with `lockstep merge`");
   fuzz->add_flag("--coverage", fa.coverage, "print every coverage region's counter (one line per axis)");
+  fuzz->add_option("--impl", fa.impl, "external implementation (a plugin .so, include/lockstep/impl.h) as the device "
+                                      "side; cases stay inside its capabilities; default --op: every op it declares");
 
   std::vector<std::string> merge_paths;
   auto* merge = app.add_subcommand("merge", "combine the --json summaries of `lockstep fuzz --shard K/N` runs into "
@@ -467,6 +577,8 @@ int main(int argc, char** argv) {
   run->add_flag("--allow-oob", run_allow_oob, "exit 0 even when the case reads out-of-range pages (still listed)");
   InputArgs run_input;
   run_input.add_to(run);
+  std::string run_impl;
+  run->add_option("--impl", run_impl, "external implementation (plugin .so) as the device side");
 
   std::string replay_path, replay_backend, replay_fault_flag;
   bool replay_expect_pass = false;
@@ -482,6 +594,9 @@ int main(int argc, char** argv) {
                    "fails, 125 if this build cannot judge it (unreadable file, unknown op or fault, invalid case)");
   InputArgs replay_input;
   replay_input.add_to(replay);
+  std::string replay_impl;
+  replay->add_option("--impl", replay_impl, "external implementation (plugin .so) as the device side (required for a "
+                                            "dump recorded with one)");
 
   // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
   for (int i = 1; i < argc; ++i) {
@@ -520,16 +635,19 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   try {
-    if (*list) rc = cmd_list(json);
+    if (*list) rc = !list_abi.empty() ? cmd_abi(list_abi) : !list_impl.empty() ? cmd_list_impl(list_impl) : cmd_list(json);
     if (*fuzz) rc = cmd_fuzz(fa, json);
     if (*merge) rc = cmd_merge(merge_paths, json, merge_coverage);
     if (*zoo) rc = cmd_zoo(za, zoo_markdown_flag, json);
     if (*run && !g_interrupted.load())
-      rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json);
+      rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json,
+                   run_impl.empty() ? nullptr : Impl::load(run_impl));
     if (*replay) {
       const auto fault = replay_fault(replay_fault_flag, replay_fault_opt->count() > 0);
-      rc = replay_expect_pass ? cmd_replay_expect_pass(replay_path, replay_backend, fault, replay_input, json)
-                              : cmd_replay(replay_path, replay_backend, fault, replay_input, json);
+      rc = replay_expect_pass
+               ? cmd_replay_expect_pass(replay_path, replay_backend, fault, replay_input, json, replay_impl)
+               : cmd_replay(replay_path, replay_backend, fault, replay_input, json,
+                            replay_impl.empty() ? nullptr : Impl::load(replay_impl));
     }
   } catch (const h5::Interrupted&) {
     rc = kExitInterrupted;

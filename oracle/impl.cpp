@@ -1,0 +1,232 @@
+#include "oracle/impl.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "oracle/op.h"
+
+namespace lockstep::oracle {
+namespace {
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::vector<std::string> split_values(const char* text) {
+  std::vector<std::string> out;
+  if (text == nullptr) return out;
+  std::string cur;
+  for (const char* p = text;; ++p) {
+    if (*p == ',' || *p == '\0') {
+      const size_t b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
+      if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
+      cur.clear();
+      if (*p == '\0') break;
+    } else {
+      cur += *p;
+    }
+  }
+  return out;
+}
+
+bool parse_int(const std::string& s, int64_t* v) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+std::string Capability::text() const {
+  std::string s = field;
+  if (kind == tensor_field) {
+    std::vector<std::string> parts;
+    if (!values.empty()) parts.push_back(fmt::format("dtype in {{{}}}", join(values, ",")));
+    if (has_range) parts.push_back(fmt::format("numel in [{}, {}]", min, max));
+    return s + " " + join(parts, ", ");
+  }
+  std::vector<std::string> parts;
+  if (!values.empty()) parts.push_back(fmt::format(" in {{{}}}", join(values, ",")));
+  if (has_range) parts.push_back(fmt::format(" in [{}, {}]", min, max));
+  return s + join(parts, " and");
+}
+
+bool Capability::accepts(const Record& c) const {
+  const FieldValue* v = c.find(field);
+  if (v == nullptr) return false;
+  auto listed = [&](const std::string& x) { return values.empty() || std::find(values.begin(), values.end(), x) != values.end(); };
+  auto in_range = [&](double x) { return !has_range || (x >= static_cast<double>(min) && x <= static_cast<double>(max)); };
+  switch (kind) {
+    case enum_field: {
+      const auto* s = std::get_if<std::string>(v);
+      return s != nullptr && listed(*s);
+    }
+    case int_field: {
+      const auto* i = std::get_if<int64_t>(v);
+      return i != nullptr && listed(std::to_string(*i)) && (!has_range || (*i >= min && *i <= max));
+    }
+    case real_field: {
+      const auto* d = std::get_if<double>(v);
+      return d != nullptr && in_range(*d);
+    }
+    case tensor_field: {
+      const auto* t = std::get_if<Tensor>(v);
+      if (t == nullptr) return false;
+      if (t->numel() > 0 && !listed(dtype_name(t->dtype()))) return false;
+      return !has_range || (t->numel() >= min && t->numel() <= max);
+    }
+  }
+  return false;
+}
+
+std::string ImplOpSupport::caps_text() const {
+  std::vector<std::string> parts;
+  for (const Capability& c : caps) parts.push_back(c.text());
+  return parts.empty() ? "none" : join(parts, "; ");
+}
+
+std::shared_ptr<const Impl> Impl::load(const std::string& path) {
+  const std::string flag = "--impl";
+  // dlopen searches the library path for a bare name: a plugin is always a file path.
+  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) {
+    const char* e = dlerror();
+    throw Error(flag, path, fmt::format("cannot load the library: {}", e ? e : "unknown dlopen error"));
+  }
+  std::shared_ptr<Impl> impl(new Impl());
+  impl->handle_ = h;
+  // Recorded in dumps and repro commands: absolute, so a replay from another directory finds it.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(file, ec);
+  impl->path_ = ec ? path : abs.lexically_normal().string();
+  auto symbol = [&](const char* name) {
+    void* s = dlsym(h, name);
+    require(s != nullptr, flag, path,
+            fmt::format("does not export {} (a lockstep plugin exports lockstep_impl_info and lockstep_impl_run "
+                        "with C linkage: include/lockstep/impl.h)", name));
+    return s;
+  };
+  auto info = reinterpret_cast<lockstep_impl_info_fn>(symbol("lockstep_impl_info"));
+  impl->run_ = reinterpret_cast<lockstep_impl_run_fn>(symbol("lockstep_impl_run"));
+  const lockstep_impl_desc* d = info();
+  require(d != nullptr, flag, path, "lockstep_impl_info() returned NULL");
+  require(d->abi_version == LOCKSTEP_IMPL_ABI_VERSION, flag, path,
+          fmt::format("plugin ABI version {}, this lockstep speaks version {} (rebuild the plugin against this "
+                      "lockstep's include/lockstep/impl.h)", d->abi_version, LOCKSTEP_IMPL_ABI_VERSION));
+  require(d->name != nullptr && d->name[0] != '\0', flag, path, "lockstep_impl_info()->name is empty");
+  impl->name_ = escape_control(d->name);
+  require(d->memory == LOCKSTEP_MEMORY_HOST || d->memory == LOCKSTEP_MEMORY_CUDA, flag, path,
+          fmt::format("memory {} is neither LOCKSTEP_MEMORY_HOST (0) nor LOCKSTEP_MEMORY_CUDA (1)", d->memory));
+  impl->memory_ = d->memory == LOCKSTEP_MEMORY_CUDA ? device::ImplMemory::cuda : device::ImplMemory::host;
+  require(d->num_ops > 0 && d->ops != nullptr, flag, path, "declares no ops (lockstep_impl_info()->num_ops)");
+  for (int32_t i = 0; i < d->num_ops; ++i) {
+    const lockstep_op_support& s = d->ops[i];
+    require(s.op != nullptr, flag, path, fmt::format("ops[{}].op is NULL", i));
+    const std::string op_name = escape_control(s.op);
+    const Op* op = nullptr;
+    try {
+      op = &find_op(op_name);
+    } catch (const Error& e) {
+      throw Error(flag, path, fmt::format("declares op {}: {}", op_name, e.reason()));
+    }
+    require(op->pluggable(), flag, path,
+            fmt::format("declares op {}: its reference and device step together (a stateful run), so an external "
+                        "implementation cannot replace its device side", op_name));
+    for (const ImplOpSupport& prev : impl->ops_)
+      require(prev.op != op_name, flag, path, fmt::format("declares op {} twice", op_name));
+    ImplOpSupport sup{op_name, {}};
+    const std::vector<FieldInfo> fields = op->case_fields();
+    require(s.num_caps >= 0 && (s.num_caps == 0 || s.caps != nullptr), flag, path,
+            fmt::format("op {}: num_caps {} without a caps array", op_name, s.num_caps));
+    for (int32_t k = 0; k < s.num_caps; ++k) {
+      const lockstep_capability& c = s.caps[k];
+      const std::string where = fmt::format("op {} capability {}", op_name, k);
+      require(c.field != nullptr, flag, path, where + ": field is NULL");
+      const std::string field = escape_control(c.field);
+      auto it = std::find_if(fields.begin(), fields.end(), [&](const FieldInfo& f) { return f.name == field; });
+      if (it == fields.end()) {
+        std::vector<std::string> names;
+        for (const FieldInfo& f : fields) names.push_back(f.name);
+        throw Error(flag, path, fmt::format("{}: {} is not a case field of {} (fields: {})", where, field, op_name,
+                                            join(names, ", ")));
+      }
+      Capability cap;
+      cap.field = field;
+      cap.values = split_values(c.values);
+      for (std::string& v : cap.values) v = escape_control(v);
+      cap.has_range = c.min <= c.max;
+      cap.min = c.min;
+      cap.max = c.max;
+      const std::string at = fmt::format("{} ({})", where, field);
+      if (it->kind == "enum") {
+        cap.kind = Capability::enum_field;
+        require(!cap.has_range, flag, path, at + ": an enum field takes a list of names, not a range");
+        for (const std::string& v : cap.values)
+          require(std::find(it->enum_values.begin(), it->enum_values.end(), v) != it->enum_values.end(), flag, path,
+                  fmt::format("{}: {} is not a value of {} (values: {})", at, v, field, join(it->enum_values, ", ")));
+      } else if (it->kind == "int") {
+        cap.kind = Capability::int_field;
+        for (const std::string& v : cap.values) {
+          int64_t x = 0;
+          require(parse_int(v, &x), flag, path, fmt::format("{}: {} is not an integer", at, v));
+        }
+      } else if (it->kind == "real") {
+        cap.kind = Capability::real_field;
+        require(cap.values.empty(), flag, path, at + ": a real field takes a range (min, max), not a list");
+      } else if (it->kind == "tensor") {
+        cap.kind = Capability::tensor_field;
+        for (const std::string& v : cap.values) parse_dtype(v, fmt::format("--impl {}: {}", path, at));
+      } else {
+        throw Error(flag, path, fmt::format("{}: a {} field cannot be constrained", at, it->kind));
+      }
+      require(!cap.values.empty() || cap.has_range, flag, path,
+              at + ": constrains nothing (no values and min > max)");
+      sup.caps.push_back(std::move(cap));
+    }
+    impl->ops_.push_back(std::move(sup));
+  }
+  return impl;
+}
+
+Impl::~Impl() {
+  if (handle_ != nullptr) dlclose(handle_);
+}
+
+const ImplOpSupport& Impl::support(const std::string& op) const {
+  std::vector<std::string> names;
+  for (const ImplOpSupport& s : ops_) {
+    if (s.op == op) return s;
+    names.push_back(s.op);
+  }
+  throw Error("--impl", path_, fmt::format("plugin {} does not implement op {} (it declares: {})", name_, op,
+                                           join(names, ", ")));
+}
+
+void Impl::require_memory() const {
+  std::string why;
+  const bool available = device::impl_memory_available(memory_, &why);  // before `why` is formatted
+  require(available, "--impl", path_,
+          fmt::format("plugin {} uses CUDA device memory, not available here: {}", name_, why));
+}
+
+void Impl::call(const std::string& op, const lockstep_args& in, lockstep_args& out) const {
+  char err[1024] = {0};
+  int rc = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rc = run_(op.c_str(), &in, &out, err, sizeof err);
+    if (rc == 0) device::impl_sync(memory_);
+  }
+  err[sizeof err - 1] = '\0';
+  require(rc == 0, "impl " + name_, op,
+          fmt::format("lockstep_impl_run returned {}: {}", rc, err[0] ? escape_control(err) : "(no message)"));
+}
+
+}  // namespace lockstep::oracle

@@ -1,0 +1,67 @@
+// Capabilities of external implementations (oracle/impl.h): what a declared constraint accepts, its text
+// (the summary line), and the poison lockstep fills a plugin's outputs with.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "oracle/impl.h"
+
+using namespace lockstep;
+using namespace lockstep::oracle;
+
+namespace {
+Record record(FieldValue v, const std::string& name = "f") {
+  Record r;
+  r.fields.emplace_back(name, std::move(v));
+  return r;
+}
+}  // namespace
+
+TEST(ImplCapability, IntegerValuesAndRange) {
+  Capability c{"f", Capability::int_field, {"64", "128"}, false, 0, -1};
+  EXPECT_TRUE(c.accepts(record(int64_t{64})));
+  EXPECT_TRUE(c.accepts(record(int64_t{128})));
+  EXPECT_FALSE(c.accepts(record(int64_t{7})));
+  EXPECT_FALSE(c.accepts(record(int64_t{64}, "other")));  // the field is absent
+  EXPECT_EQ(c.text(), "f in {64,128}");
+  Capability r{"f", Capability::int_field, {}, true, 1, 8};
+  EXPECT_TRUE(r.accepts(record(int64_t{1})));
+  EXPECT_TRUE(r.accepts(record(int64_t{8})));
+  EXPECT_FALSE(r.accepts(record(int64_t{9})));
+  EXPECT_FALSE(r.accepts(record(int64_t{0})));
+  EXPECT_EQ(r.text(), "f in [1, 8]");
+}
+
+TEST(ImplCapability, EnumAndReal) {
+  Capability e{"dtype", Capability::enum_field, {"f32"}, false, 0, -1};
+  EXPECT_TRUE(e.accepts(record(std::string("f32"), "dtype")));
+  EXPECT_FALSE(e.accepts(record(std::string("bf16"), "dtype")));
+  EXPECT_EQ(e.text(), "dtype in {f32}");
+  Capability d{"f", Capability::real_field, {}, true, -1, 1};
+  EXPECT_TRUE(d.accepts(record(0.5)));
+  EXPECT_FALSE(d.accepts(record(1.5)));
+}
+
+TEST(ImplCapability, TensorDtypeAndElementCount) {
+  Capability t{"q", Capability::tensor_field, {"f32"}, true, 0, 6};
+  EXPECT_TRUE(t.accepts(record(Tensor(DType::f32, {2, 3}), "q")));
+  EXPECT_FALSE(t.accepts(record(Tensor(DType::bf16, {2, 3}), "q")));
+  EXPECT_FALSE(t.accepts(record(Tensor(DType::f32, {2, 4}), "q")));
+  EXPECT_TRUE(t.accepts(record(Tensor(), "q")));  // an empty tensor has no dtype to restrict
+  EXPECT_EQ(t.text(), "q dtype in {f32}, numel in [0, 6]");
+}
+
+TEST(ImplCall, OutputsArePoisoned) {
+  oracle::detail::ImplCall call(device::ImplMemory::host);
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    Tensor like(dt, {3});
+    const lockstep_arg a = call.tensor("out", like, true);
+    const Tensor back = call.download(a, like);
+    for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(std::isnan(back.get(i))) << dtype_name(dt);
+  }
+  Tensor ints(DType::i32, {2});
+  const Tensor back = call.download(call.tensor("ids", ints, true), ints);
+  EXPECT_EQ(back.get_int(0), static_cast<int32_t>(0xa5a5a5a5u));  // not 0, not -1: never a valid id or offset
+  const Tensor empty;
+  EXPECT_EQ(call.download(call.tensor("none", empty, true), empty), empty);
+}
