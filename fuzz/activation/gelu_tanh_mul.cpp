@@ -97,13 +97,6 @@ rc::Gen<GeluTanhMulCase> gen_gelu_tanh_mul_case() {
   return rc::gen::map(gen_gelu_spec(), [](const GeluSpec& s) { return materialize(s); });
 }
 
-namespace {
-Tensor row_of(const Tensor& t, int64_t i) {
-  Tensor r(t.dtype(), {1, t.dim(1)});  // (1, N)
-  copy_bytes(r.raw(), t.raw() + i * r.nbytes(), r.nbytes());
-  return r;
-}
-}  // namespace
 
 BatchingRule<GeluTanhMulCase, GeluTanhMulOutputs> gelu_tanh_mul_batching_rule() {
   BatchingRule<GeluTanhMulCase, GeluTanhMulOutputs> rule;
@@ -111,13 +104,13 @@ BatchingRule<GeluTanhMulCase, GeluTanhMulOutputs> gelu_tanh_mul_batching_rule() 
   rule.slice_case = [](const GeluTanhMulCase& c, int64_t i) {
     GeluTanhMulCase s;
     s.data_seed = c.data_seed;
-    s.gate = row_of(c.gate, i);
-    s.ple = row_of(c.ple, i);
+    s.gate = leading_row(c.gate, i);
+    s.ple = leading_row(c.ple, i);
     return s;
   };
   rule.slice_outputs = [](const GeluTanhMulOutputs& o, const GeluTanhMulCase&, int64_t i) {
     GeluTanhMulOutputs s;
-    s.out = row_of(o.out, i);
+    s.out = leading_row(o.out, i);
     return s;
   };
   return rule;

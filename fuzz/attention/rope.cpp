@@ -86,30 +86,21 @@ rc::Gen<RopeSpec> gen_rope_spec() {
 
 rc::Gen<RopeCase> gen_rope_case() { return rc::gen::map(gen_rope_spec(), [](const RopeSpec& s) { return materialize(s); }); }
 
-namespace {
-Tensor token_rows(const Tensor& t, int64_t i) {
-  Shape shape = t.shape();
-  shape[0] = 1;
-  Tensor r(t.dtype(), shape);  // (1, ...)
-  copy_bytes(r.raw(), t.raw() + i * r.nbytes(), r.nbytes());
-  return r;
-}
-}  // namespace
 
 BatchingRule<RopeCase, RopeOutputs> rope_batching_rule() {
   BatchingRule<RopeCase, RopeOutputs> rule;
   rule.slices = [](const RopeCase& c) { return c.num_tokens(); };
   rule.slice_case = [](const RopeCase& c, int64_t t) {
     RopeCase s = c;
-    s.positions = token_rows(c.positions, t);
-    s.q = token_rows(c.q, t);
-    s.k = token_rows(c.k, t);
+    s.positions = leading_row(c.positions, t);
+    s.q = leading_row(c.q, t);
+    s.k = leading_row(c.k, t);
     return s;
   };
   rule.slice_outputs = [](const RopeOutputs& o, const RopeCase&, int64_t t) {
     RopeOutputs s;
-    s.q = token_rows(o.q, t);
-    s.k = token_rows(o.k, t);
+    s.q = leading_row(o.q, t);
+    s.k = leading_row(o.k, t);
     return s;
   };
   return rule;

@@ -39,4 +39,14 @@ Tensor slice_leading(const Tensor& t, size_t n_lead, int64_t index) {
   return out;
 }
 
+Tensor leading_row(const Tensor& t, int64_t index) {
+  if (t.rank() == 0) return t;
+  require(index >= 0 && index < t.dim(0), "leading_row", std::to_string(index), "row out of range of " + t.describe());
+  Shape shape = t.shape();
+  shape[0] = 1;
+  Tensor out(t.dtype(), shape);
+  copy_bytes(out.raw(), t.raw() + static_cast<size_t>(index) * out.nbytes(), out.nbytes());
+  return out;
+}
+
 }  // namespace lockstep::fuzz

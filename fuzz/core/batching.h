@@ -37,4 +37,8 @@ Tensor stack_leading(const Shape& extra, const Shape& slice_shape, const std::ve
 /// The `index`-th slice of `t` over its first `n_lead` dims (flattened row-major).
 Tensor slice_leading(const Tensor& t, size_t n_lead, int64_t index);
 
+/// Row `index` of `t` over its first dim, kept as a (1, ...) tensor (per-row / per-token rules); a rank-0
+/// tensor (an input or output the case does not use) is returned as it is.
+Tensor leading_row(const Tensor& t, int64_t index);
+
 }  // namespace lockstep::fuzz

@@ -121,10 +121,7 @@ rc::Gen<MoeRoutingCase> gen_moe_routing_case() {
 
 MoeRoutingCase moe_routing_token(const MoeRoutingCase& c, int64_t i) {
   MoeRoutingCase s = c;
-  const int64_t E = c.experts();
-  const size_t row = static_cast<size_t>(E) * dtype_size(c.gating_output.dtype());
-  s.gating_output = Tensor(c.gating_output.dtype(), {1, E});
-  std::memcpy(s.gating_output.raw(), c.gating_output.raw() + static_cast<size_t>(i) * row, row);
+  s.gating_output = leading_row(c.gating_output, i);
   return s;
 }
 
@@ -132,13 +129,10 @@ BatchingRule<MoeRoutingCase, MoeRoutingOutputs> moe_routing_batching_rule() {
   BatchingRule<MoeRoutingCase, MoeRoutingOutputs> rule;
   rule.slices = [](const MoeRoutingCase& c) { return c.tokens(); };
   rule.slice_case = moe_routing_token;
-  rule.slice_outputs = [](const MoeRoutingOutputs& o, const MoeRoutingCase& c, int64_t i) {
-    const int64_t K = c.topk;
+  rule.slice_outputs = [](const MoeRoutingOutputs& o, const MoeRoutingCase&, int64_t i) {
     MoeRoutingOutputs s;
-    s.topk_ids = Tensor(DType::i32, {1, K});
-    s.topk_weights = Tensor(DType::f32, {1, K});
-    std::memcpy(s.topk_ids.raw(), o.topk_ids.raw() + i * K * 4, static_cast<size_t>(K) * 4);
-    std::memcpy(s.topk_weights.raw(), o.topk_weights.raw() + i * K * 4, static_cast<size_t>(K) * 4);
+    s.topk_ids = leading_row(o.topk_ids, i);
+    s.topk_weights = leading_row(o.topk_weights, i);
     return s;
   };
   return rule;

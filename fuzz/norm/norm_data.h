@@ -42,12 +42,4 @@ inline void fill_weight(Tensor& w, SplitMix& rng, int32_t mode) {
   }
 }
 
-/// Row i of a (M, H) tensor as a (1, H) tensor; empty tensors stay empty.
-inline Tensor row_of(const Tensor& t, int64_t i) {
-  if (t.rank() != 2) return t;
-  Tensor r(t.dtype(), {1, t.dim(1)});
-  copy_bytes(r.raw(), t.raw() + static_cast<size_t>(i) * r.nbytes(), r.nbytes());
-  return r;
-}
-
 }  // namespace lockstep::fuzz::norm_data

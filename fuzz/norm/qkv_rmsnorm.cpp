@@ -61,16 +61,16 @@ BatchingRule<QkvRmsNormCase, QkvRmsNormOutputs> qkv_rmsnorm_batching_rule() {
   rule.slices = [](const QkvRmsNormCase& c) { return c.tokens(); };
   rule.slice_case = [](const QkvRmsNormCase& c, int64_t i) {
     QkvRmsNormCase s = c;
-    s.q = row_of(c.q, i);
-    s.k = row_of(c.k, i);
-    s.v = row_of(c.v, i);
+    s.q = leading_row(c.q, i);
+    s.k = leading_row(c.k, i);
+    s.v = leading_row(c.v, i);
     return s;
   };
   rule.slice_outputs = [](const QkvRmsNormOutputs& o, const QkvRmsNormCase&, int64_t i) {
     QkvRmsNormOutputs s;
-    s.q_out = row_of(o.q_out, i);
-    s.k_out = row_of(o.k_out, i);
-    s.v_out = row_of(o.v_out, i);
+    s.q_out = leading_row(o.q_out, i);
+    s.k_out = leading_row(o.k_out, i);
+    s.v_out = leading_row(o.v_out, i);
     return s;
   };
   return rule;

@@ -111,18 +111,18 @@ BatchingRule<RmsNormCase, RmsNormOutputs> rmsnorm_batching_rule() {
   rule.slices = [](const RmsNormCase& c) { return c.rows(); };
   rule.slice_case = [](const RmsNormCase& c, int64_t i) {
     RmsNormCase s = c;
-    s.x = row_of(c.x, i);
-    s.r = row_of(c.r, i);
-    s.x2 = row_of(c.x2, i);
+    s.x = leading_row(c.x, i);
+    s.r = leading_row(c.r, i);
+    s.x2 = leading_row(c.x2, i);
     return s;
   };
   rule.slice_outputs = [](const RmsNormOutputs& o, const RmsNormCase&, int64_t i) {
     RmsNormOutputs s;
-    s.out = row_of(o.out, i);
-    s.residual_out = row_of(o.residual_out, i);
-    s.router_in = row_of(o.router_in, i);
-    s.dense_ff_in = row_of(o.dense_ff_in, i);
-    s.moe_in = row_of(o.moe_in, i);
+    s.out = leading_row(o.out, i);
+    s.residual_out = leading_row(o.residual_out, i);
+    s.router_in = leading_row(o.router_in, i);
+    s.dense_ff_in = leading_row(o.dense_ff_in, i);
+    s.moe_in = leading_row(o.moe_in, i);
     return s;
   };
   return rule;
