@@ -23,6 +23,7 @@
 
 #include "core/tensor.h"
 #include "oracle/compare.h"
+#include "oracle/rounding_tolerance.h"
 
 namespace lockstep::oracle::norm_error {
 
@@ -49,30 +50,12 @@ inline double rrms_rel_perturbed(double c_norm, double d_norm, int64_t H, double
   return (1 + inv_sqrt_rel(rel)) * (1 + 4 * u) - 1;
 }
 
-inline double unit_roundoff(DType d) {
-  switch (d) {
-    case DType::bf16: return 0x1.0p-8;
-    case DType::f16: return 0x1.0p-11;
-    default: return u;
-  }
-}
-/// Half the subnormal spacing of d (the absolute rounding error floor).
-inline double subnormal_half(DType d) {
-  switch (d) {
-    case DType::bf16: return 0x1.0p-134;
-    case DType::f16: return 0x1.0p-25;
-    default: return 0x1.0p-150;
-  }
-}
-
 /// Tolerance of an output stored in `out` whose fp32 value before the store is within a + e |y| of the
-/// exact y; `tiny` adds fp32 underflow of intermediate products (absolute).
+/// exact y; `tiny` adds fp32 underflow of intermediate products (absolute). The store-rounding widening is
+/// the one every elementwise op uses (oracle/rounding_tolerance.h, derivation there; the same bound as the
+/// header's "Output stores" line).
 inline Tolerance stored(DType out, double a, double e, double tiny = 0) {
-  const double uo = unit_roundoff(out), so = subnormal_half(out);
-  Tolerance t;
-  t.rtol = (e + 2 * uo + uo * e) / (1 - uo);
-  t.atol = (a + tiny) * (1 + uo) + 2 * so + t.rtol * so;
-  return t;
+  return stored_output_tolerance(out, a + tiny, e);
 }
 
 /// Elementwise max of two tolerances (one Tolerance covers every Rule::tolerance output of a case).
