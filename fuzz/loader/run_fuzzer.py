@@ -9,8 +9,10 @@
    crash, timeout, OOM or leak starts it again (libhdf5 1.10.8 crashes and hangs on some corrupted
    files, see issue 13), so the run always lasts --time; executions are summed over all runs.
 3. Re-runs every crash / timeout / OOM / leak artefact alone and classifies it by the first stack frame
-   outside the sanitizer runtime and libc: in libhdf5 -> a known library fault (counted, kept with
-   --keep); anywhere else -> a fault in lockstep's code: the run fails and the input is printed.
+   outside the sanitizer runtime and libc (glibc's abort / _FORTIFY_SOURCE / stack-protector frames
+   included: libhdf5 calls abort, __memcpy_chk and __stack_chk_fail, so such a stop belongs to the frame
+   that called them): in libhdf5 -> a known library fault (counted, kept with --keep); anywhere else ->
+   a fault in lockstep's code: the run fails and prints the input with its whole sanitizer stack.
 
 Exit status 0 iff the replay passed and no artefact is lockstep's. Long run (README):
     nice -n 10 fuzz/loader/run_fuzzer.py build/fuzz/lockstep_loader_fuzzer --time 3600 --jobs 2 --keep
@@ -45,7 +47,13 @@ FUZZ_ENV = dict(ENV, ASAN_OPTIONS=ENV["ASAN_OPTIONS"] + ":malloc_context_size=10
 COMMON = ["-rss_limit_mb=2048", "-malloc_limit_mb=2048", "-timeout=1", "-max_len=131072"]
 RUNTIME = re.compile(r"(libclang_rt|compiler-rt|/sanitizer_common/|/asan/|/ubsan/|/lsan/|libc\.so|libc-|"
                      r"libstdc\+\+|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|libFuzzer|fuzzer::|"
-                     r"csu/|sysdeps/|\bmalloc\b|\bcalloc\b|\brealloc\b|\bfree\b|operator new|operator delete)")
+                     r"csu/|sysdeps/|\bmalloc\b|\bcalloc\b|\brealloc\b|\bfree\b|operator new|operator delete|"
+                     # glibc's own frames, symbolised to its relative source paths ("__pthread_kill_implementation
+                     # nptl/./nptl/pthread_kill.c:43"): an abort() / _FORTIFY_SOURCE / stack-protector stop
+                     # (libhdf5 calls abort, __memcpy_chk and __stack_chk_fail) is owned by the frame below them.
+                     r"\s(?:nptl|stdlib|debug|signal|assert|libio|string|posix|elf)/|"
+                     r"\b(?:raise|abort|__pthread_kill\w*|__libc_message|__fortify_fail|__chk_fail|__\w+_chk|"
+                     r"__stack_chk_fail|__assert_fail\w*)\b)")
 
 
 def seeds():
@@ -63,6 +71,17 @@ def classify(fuzzer, artefact):
     report = p.stderr.decode(errors="replace")
     if p.returncode == 0:
         return "flaky", "passes when re-run alone"
+    who, frame = owner(report)
+    if who == "lockstep":
+        # Everything needed to diagnose it from a CI log alone: the sanitizer's headline and the stack.
+        lines = [l for l in report.splitlines() if re.match(r"\s*#\d+ |==\d+==ERROR|terminate called|  what\(\)|"
+                                                            r"\*\*\*|SUMMARY:", l)]
+        frame += "\n    " + "\n    ".join(lines[:48])
+    return who, frame
+
+
+def owner(report):
+    """('libhdf5' | 'lockstep', frame): who owns the first stack frame outside the sanitizer runtime and libc."""
     frames = re.findall(r"^\s*#\d+ 0x[0-9a-f]+ (?:in )?(.*)$", report, re.M)
     for fr in frames:
         if RUNTIME.search(fr):
