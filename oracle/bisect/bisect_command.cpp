@@ -1,0 +1,46 @@
+#include "oracle/bisect/bisect_command.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "oracle/bisect/decoder_bisect.h"
+
+namespace lockstep::bisect {
+
+int run_bisect_command(const BisectArgs& a) {
+  require(a.where != a.which_fusion, "bisect", a.where ? "--where --which-fusion" : "(no mode)",
+          "give exactly one of --where or --which-fusion");
+  model::DecoderConfig c;
+  c.seed = a.seed;
+  c.layers = a.layers;
+  c.prefill = a.prefill;
+  c.decode_steps = a.steps;
+  model::validate(c);
+  RunOptions opt;
+  opt.fusions = model::parse_fusions(a.fusions, "--fusions");
+  opt.fault = model::parse_decoder_fault(a.fault, "--fault");
+  if (a.budget_abs != 0) {
+    opt.budget.absolute = true;
+    opt.budget.value = a.budget_abs;
+  } else {
+    opt.budget.value = a.budget_scale;
+  }
+  opt.keep_values = !a.checkpoints.empty();
+  const model::DecoderWeights w = model::make_weights(c);
+  const ReferenceTrace ref = run_reference(c, w);
+  if (a.where) {
+    const StackRun run = run_lockstep(ref, w, opt);
+    fmt::print("{}", where_report(run, ref));
+    if (!a.checkpoints.empty()) {
+      write_checkpoints_h5(run, a.checkpoints);
+      fmt::print("checkpoints: {} ({} checkpoints)\n", a.checkpoints, run.checkpoints.size());
+    }
+    return run.first_over() ? 1 : 0;
+  }
+  require(a.checkpoints.empty(), "--checkpoints", a.checkpoints, "is written by --where only");
+  const WhichFusionResult r = which_fusion(ref, w, opt.fusions, opt);
+  fmt::print("{}", r.report);
+  return r.start_over && !r.none_over ? 0 : 1;
+}
+
+}  // namespace lockstep::bisect
