@@ -221,6 +221,12 @@ class DecoderOps {
  public:
   virtual ~DecoderOps() = default;
   virtual void begin(int64_t step, int64_t layer) { (void)step, (void)layer; }
+  /// The hidden state layer `layer` starts from (the previous layer's output, or the step's embeddings). A
+  /// trace bisection substitutes the external trace's value here (oracle/bisect/trace.h).
+  virtual Mat layer_input(int64_t step, int64_t layer, Mat x) {
+    (void)step, (void)layer;
+    return x;
+  }
   /// x (T, in) times each w (out, in) transposed: one part per weight.
   virtual std::vector<Mat> project(DecoderOp op, const Mat& x, const std::vector<const Mat*>& ws) = 0;
   virtual Mat input_norm(const Mat& x, const Vec& w, double eps) = 0;

@@ -1,13 +1,27 @@
 #include "oracle/bisect/bisect_command.h"
 
+#include <cmath>
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "oracle/bisect/decoder_bisect.h"
+#include "oracle/bisect/trace.h"
 
 namespace lockstep::bisect {
 
 int run_bisect_command(const BisectArgs& a) {
+  if (!a.trace.empty()) {
+    require(!a.which_fusion, "--which-fusion", "set", "does not apply to --trace (an external trace has no toggles)");
+    require(a.checkpoints.empty(), "--checkpoints", a.checkpoints, "does not apply to --trace");
+    BudgetSpec b;
+    b.absolute = a.budget_abs != 0;
+    b.value = b.absolute ? a.budget_abs : a.budget_scale;
+    require(b.value > 0 && std::isfinite(b.value), b.absolute ? "--budget-abs" : "--budget-scale", b.value,
+            "must be positive and finite");
+    const TraceBisect r = bisect_trace(read_decoder_trace(a.trace), b);
+    fmt::print("{}", r.report);
+    return r.first_over() ? 1 : 0;
+  }
   require(a.where != a.which_fusion, "bisect", a.where ? "--where --which-fusion" : "(no mode)",
           "give exactly one of --where or --which-fusion");
   model::DecoderConfig c;

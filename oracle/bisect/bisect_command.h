@@ -17,6 +17,7 @@ struct BisectArgs {
   double budget_abs = 0;     ///< > 0: absolute budget
   double budget_scale = 1;   ///< multiplier of the default relative budget
   std::string checkpoints;   ///< write every checkpoint to this HDF5 file (--where)
+  std::string trace;         ///< bisect this external activation trace instead of the device stack
 };
 
 /// Exit status: 0 within budget (where) / a responsible fusion set found (which-fusion), 1 drift found (where) /

@@ -625,6 +625,10 @@ int main(int argc, char** argv) {
                          "multiplier of the default relative budget (default 1)");
   bisect_cmd->add_option("--checkpoints", bisect_args.checkpoints,
                          "--where: write every checkpoint (values and errors) to this HDF5 file");
+  bisect_cmd->add_option("--trace", bisect_args.trace,
+                         "bisect an external activation trace (fixtures/SCHEMA.md, Decoder traces; written with "
+                         "fixtures/lockstep_h5.py write_decoder_trace) against the reference stack: first (step, layer) "
+                         "over budget (exit 1), 0 when within budget");
 
   // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
   for (int i = 1; i < argc; ++i) {

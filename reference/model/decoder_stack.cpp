@@ -38,6 +38,7 @@ model::Mat run_decoder_stack(const model::DecoderConfig& c, const model::Decoder
     x = in.x;
     for (int64_t l = 0; l < c.layers; ++l) {
       ops.begin(step, l);
+      x = ops.layer_input(step, l, std::move(x));
       auto report = [&](DecoderOp op, const std::vector<Mat>& parts) {
         if (observer) observer->output(step, l, op, parts);
       };
