@@ -1,6 +1,9 @@
 #include "oracle/bisect/bisect_command.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <sys/wait.h>
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -8,6 +11,33 @@
 #include "oracle/bisect/trace.h"
 
 namespace lockstep::bisect {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+/// Runs fixtures/bisect_plot.py on a checkpoint file; the text report never depends on it (a missing matplotlib
+/// or Python is one note line).
+void plot(const std::string& checkpoints, const std::string& prefix) {
+  const std::string script = std::string(LOCKSTEP_SOURCE_DIR) + "/fixtures/bisect_plot.py";
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  if (!std::filesystem::exists(script)) {
+    fmt::print("pictures: not drawn ({} is not there)\n", script);
+    return;
+  }
+  std::fflush(stdout);
+  const int status = std::system(
+      (python + " " + shell_quote(script) + " " + shell_quote(checkpoints) + " " + shell_quote(prefix) + " 2>/dev/null")
+          .c_str());
+  const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (rc == 3) fmt::print("pictures: not drawn (matplotlib is not installed: Debian python3-matplotlib)\n");
+  else if (rc != 0) fmt::print("pictures: not drawn ({} exited {})\n", script, rc);
+}
+
+}  // namespace
 
 int run_bisect_command(const BisectArgs& a) {
   if (!a.trace.empty()) {
@@ -49,9 +79,16 @@ int run_bisect_command(const BisectArgs& a) {
       write_checkpoints_h5(run, a.checkpoints);
       fmt::print("checkpoints: {} ({} checkpoints)\n", a.checkpoints, run.checkpoints.size());
     }
+    if (!a.plot.empty()) {
+      const std::string file = a.checkpoints.empty() ? a.plot + "_checkpoints.h5" : a.checkpoints;
+      if (a.checkpoints.empty()) write_checkpoints_h5(run, file);  // stats only (values not kept)
+      plot(file, a.plot);
+      if (a.checkpoints.empty()) std::filesystem::remove(file);
+    }
     return run.first_over() ? 1 : 0;
   }
   require(a.checkpoints.empty(), "--checkpoints", a.checkpoints, "is written by --where only");
+  require(a.plot.empty(), "--plot", a.plot, "is drawn by --where only");
   const WhichFusionResult r = which_fusion(ref, w, opt.fusions, opt);
   fmt::print("{}", r.report);
   return r.start_over && !r.none_over ? 0 : 1;

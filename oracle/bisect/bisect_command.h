@@ -18,6 +18,7 @@ struct BisectArgs {
   double budget_scale = 1;   ///< multiplier of the default relative budget
   std::string checkpoints;   ///< write every checkpoint to this HDF5 file (--where)
   std::string trace;         ///< bisect this external activation trace instead of the device stack
+  std::string plot;          ///< --where: PNG pictures PREFIX_heatmap.png, PREFIX_growth.png (fixtures/bisect_plot.py)
 };
 
 /// Exit status: 0 within budget (where) / a responsible fusion set found (which-fusion), 1 drift found (where) /

@@ -625,6 +625,9 @@ int main(int argc, char** argv) {
                          "multiplier of the default relative budget (default 1)");
   bisect_cmd->add_option("--checkpoints", bisect_args.checkpoints,
                          "--where: write every checkpoint (values and errors) to this HDF5 file");
+  bisect_cmd->add_option("--plot", bisect_args.plot,
+                         "--where: also draw PREFIX_heatmap.png (layers x steps, log10 error / budget) and "
+                         "PREFIX_growth.png (error growth per op) with fixtures/bisect_plot.py (needs matplotlib)");
   bisect_cmd->add_option("--trace", bisect_args.trace,
                          "bisect an external activation trace (fixtures/SCHEMA.md, Decoder traces; written with "
                          "fixtures/lockstep_h5.py write_decoder_trace) against the reference stack: first (step, layer) "

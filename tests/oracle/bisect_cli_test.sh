@@ -56,6 +56,20 @@ else
   echo "note: h5py not importable by $PY; checkpoint file contents not checked"
 fi
 
+# Pictures (issue 11 item 4): with matplotlib two PNGs; without it one note line — the report is the same.
+"$LOCKSTEP" bisect --where --steps 3 --layers 2 --plot "$tmp/pic" > "$tmp/pic.txt" || fail "plot run: $(cat "$tmp/pic.txt")"
+grep -q "^verdict: within budget" "$tmp/pic.txt" || fail "plot run verdict: $(cat "$tmp/pic.txt")"
+if "$PY" -c "import matplotlib, h5py" 2> /dev/null; then
+  for png in "$tmp/pic_heatmap.png" "$tmp/pic_growth.png"; do
+    [ -s "$png" ] || fail "no $png: $(cat "$tmp/pic.txt")"
+    [ "$(head -c 4 "$png" | tail -c 3)" = "PNG" ] || fail "$png is not a PNG"
+  done
+  grep -q "^pictures: .*pic_heatmap.png" "$tmp/pic.txt" || fail "no pictures line: $(cat "$tmp/pic.txt")"
+else
+  grep -q "^pictures: not drawn" "$tmp/pic.txt" || fail "no 'not drawn' note without matplotlib: $(cat "$tmp/pic.txt")"
+fi
+[ ! -e "$tmp/pic_checkpoints.h5" ] || fail "the temporary checkpoint file of --plot was left behind"
+
 # Bad options: one line naming the option and its value.
 expect_error "--fault = nope: unknown decoder_stack fault" bisect --where --fault nope
 expect_error "--fusions = fused_everything: unknown fusion" bisect --where --fusions fused_everything
