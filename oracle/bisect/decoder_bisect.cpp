@@ -315,8 +315,12 @@ std::string where_report(const StackRun& run, const ReferenceTrace& ref) {
     s += "chain (ops of this step and layer up to it; local = this op alone, global = vs the double reference stack):\n";
     for (const Checkpoint& cp : run.checkpoints) {
       if (cp.step != bad->step || cp.layer != bad->layer) continue;
-      s += fmt::format("  {:<15} local {:>7} of budget   global NMSE {:.3e}{}\n", model::op_name(cp.op),
-                       fmt::format("{:.0f}%", std::min(cp.used, 1e9) * 100), cp.global_nmse, &cp == bad ? "   <== first over budget" : "");
+      int64_t flips = 0;  // expert ids that differ from the free-running reference's (a near tie rounded the other way)
+      for (const PartRecord& p : cp.parts) flips += p.global.id_mismatches;
+      s += fmt::format("  {:<15} local {:>7} of budget   global NMSE {:.3e}{}{}\n", model::op_name(cp.op),
+                       fmt::format("{:.0f}%", std::min(cp.used, 1e9) * 100), cp.global_nmse,
+                       flips ? fmt::format(" (expert ids differ from the reference stack's: {})", flips) : "",
+                       &cp == bad ? "   <== first over budget" : "");
       if (&cp == bad) break;
     }
     // The accumulated drift of this layer's output over the steps before (global error only).
