@@ -5,5 +5,6 @@ include(${CMAKE_CURRENT_LIST_DIR}/../cmake/ops.cmake)
 lockstep_op_files(LOCKSTEP_CORE_SOURCES ${CMAKE_CURRENT_LIST_DIR} "<op>.cpp")
 list(APPEND LOCKSTEP_CORE_SOURCES
   tensor.cpp
+  model/decoder_stack.cpp       # decoder_stack's config, weights, fusions and faults (issue 11; not a registry op)
   kvcache/page_table_dump.cpp)  # page_table's case (a page-table dump file); core/kvcache/page_table.* holds
                                 # the tables both sides of kv_trace build

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake libeigen3-dev librapidcheck-dev libhdf5-dev hdf5-tools libfmt-dev libcli11-dev
-      nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 python3-h5py python3-numpy python3-yaml
+      nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 python3-h5py python3-numpy python3-yaml python3-matplotlib
       clang libclang-rt-14-dev llvm"
 missing=""
 for p in $PKGS; do

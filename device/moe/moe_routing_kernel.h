@@ -28,6 +28,7 @@ enum MoeRoutingFault : int {
   kRoutingFaultTieHighestId = 2,         ///< equal logits -> highest expert id first
   kRoutingFaultNoRenormalize = 3,        ///< w = r * scale (the 1/S is dropped)
   kRoutingFaultScaleBeforeSoftmax = 4,   ///< softmax over l_k * scale[id_k], no scale after
+  kRoutingFaultNotScaled = 5,            ///< w = r / S: per_expert_scale never applied (decoder_stack drift fault)
 };
 
 inline constexpr Fault kMoeRoutingFaults[] = {
@@ -40,6 +41,9 @@ inline constexpr Fault kMoeRoutingFaults[] = {
      "weights not renormalised over the K selected: w = exp(l - max) * scale (the 1/S dropped)"},
     {"routing_scale_before_softmax", kRoutingFaultScaleBeforeSoftmax,
      "per_expert_scale applied to the selected logits before the softmax instead of to its output"},
+    {"routing_weights_not_scaled", kRoutingFaultNotScaled,
+     "softmax weights returned without the per_expert_scale multiply (decoder_stack's drift fault on the fused "
+     "routing path; issue 11)"},
 };
 
 /// The §1.3 sortable key of an fp32 value: ascending signed key == descending value, bijective on bits.
@@ -176,7 +180,7 @@ LS_HD inline void kernel_block(const MoeRoutingParams<G, S>& P, const BlockCtx& 
     const int32_t id = id_of(k);
     float w;
     if (P.fault == kRoutingFaultNoRenormalize) w = r[k] * load_f32(P.scale[id]);
-    else if (P.fault == kRoutingFaultScaleBeforeSoftmax) w = r[k] * inv;
+    else if (P.fault == kRoutingFaultScaleBeforeSoftmax || P.fault == kRoutingFaultNotScaled) w = r[k] * inv;
     else w = r[k] * inv * load_f32(P.scale[id]);
     P.ids[t * K + k] = id;
     P.weights[t * K + k] = w;

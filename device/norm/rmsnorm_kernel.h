@@ -23,6 +23,7 @@ enum RmsNormFault : int {
   kRmsNormFaultOnePlusWeight = 1,   ///< the first norm's weight applied as (1 + w) (Gemma-2/3)
   kRmsNormFaultFromRoundedSum = 2,  ///< add_rmsnorm normalises the dtype-rounded sum x + r
   kRmsNormFaultParRounded = 3,      ///< triple: par rounded to bf16 before the shared norm
+  kRmsNormFaultBf16Accumulate = 4,  ///< triple: each sum of squares accumulated serially in bf16
 };
 
 inline constexpr Fault kRmsNormFaults[] = {
@@ -35,6 +36,9 @@ inline constexpr Fault kRmsNormFaults[] = {
     {"triple_norm_par_rounded", kRmsNormFaultParRounded,
      "post_attn_triple_rmsnorm rounds par to bf16 before the shared norm (the unfused fallback); seen by the "
      "row's f32 check"},
+    {"fused_norm_accumulates_in_bf16", kRmsNormFaultBf16Accumulate,
+     "post_attn_triple_rmsnorm accumulates both sums of squares serially in a bf16 accumulator (decoder_stack's "
+     "drift fault on the fused triple-norm path; issue 11)"},
 };
 
 template <class T, class O>
@@ -79,6 +83,18 @@ struct RmsNormParams {
 template <class T>
 LS_HD inline float ld(const T* p, int64_t i) {
   return load_f32(p[i]);
+}
+
+/// Fault kRmsNormFaultBf16Accumulate: the sum of squares of `f(i)` accumulated serially in bf16 (every thread
+/// the whole row, so no block reduction).
+template <class F>
+LS_HD inline float row_sum_sq_bf16(int64_t H, F f) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < H; ++i) {
+    const float v = f(i);
+    s = load_f32(store_as<bf16>(s + v * v));
+  }
+  return s;
 }
 
 /// Block-wide fp32 sum of squares of `f(i)` for i in [0, H).
@@ -143,13 +159,14 @@ LS_HD inline void rmsnorm_block(const RmsNormParams<T, O>& P, const BlockCtx& ct
       return;
     }
     case kernel_id(RmsNormVariant::post_attn_triple_rmsnorm): {
-      const float rra = rrms_from_sum(row_sum_sq(ctx, H, red, xi), H, P.eps);
+      const bool bf16_acc = P.fault == kRmsNormFaultBf16Accumulate;
+      const float rra = rrms_from_sum(bf16_acc ? row_sum_sq_bf16(H, xi) : row_sum_sq(ctx, H, red, xi), H, P.eps);
       const bool rounded = P.fault == kRmsNormFaultParRounded;
       auto par = [&](int64_t i) {
         const float v = xi(i) * rra * w1(i) + ld(r, i);  // fp32, not rounded before reuse
         return rounded ? load_f32(store_as<bf16>(v)) : v;
       };
-      const float rrp = rrms_from_sum(row_sum_sq(ctx, H, red, par), H, P.eps);
+      const float rrp = rrms_from_sum(bf16_acc ? row_sum_sq_bf16(H, par) : row_sum_sq(ctx, H, red, par), H, P.eps);
       LS_FOR_THREADS(ctx, i, H) {
         const float p = xi(i) * rra * w1(i) + ld(r, i);
         const float base = par(i) * rrp;

@@ -29,6 +29,7 @@
 #include "oracle/replay.h"
 #include "oracle/summary.h"
 #include "oracle/zoo.h"
+#include "oracle/bisect/bisect_command.h"
 
 using namespace lockstep;
 using namespace lockstep::oracle;
@@ -598,6 +599,40 @@ int main(int argc, char** argv) {
   replay->add_option("--impl", replay_impl, "external implementation (plugin .so) as the device side (required for a "
                                             "dump recorded with one)");
 
+  // `lockstep bisect` (issue 11): where drift starts in the decoder stack, which fusion causes it.
+  bisect::BisectArgs bisect_args;
+  auto* bisect_cmd = app.add_subcommand(
+      "bisect", "run the decoder stack (reference in double vs device kernels in bf16) and find where numerical "
+                "drift starts (--where) or which fusion causes it (--which-fusion)");
+  bisect_cmd->add_flag("--where", bisect_args.where,
+                       "first (step, layer, op) whose local error exceeds its budget, with the chain of errors "
+                       "leading to it (exit 1 when found, 0 when all within budget)");
+  bisect_cmd->add_flag("--which-fusion", bisect_args.which_fusion,
+                       "delta debugging over the fusion toggles: the minimal set of fusions responsible");
+  bisect_cmd->add_option("--seed", bisect_args.seed, "weights, inputs and page order (default 1)");
+  bisect_cmd->add_option("--layers", bisect_args.layers, "layers, 5 sliding : 1 full, last full (default 6)");
+  bisect_cmd->add_option("--prefill", bisect_args.prefill, "prefill tokens at step 0 (default 16)");
+  bisect_cmd->add_option("--steps", bisect_args.steps, "decode steps after the prefill (default 64)");
+  bisect_cmd->add_option("--fusions", bisect_args.fusions,
+                         "fused ops: all (default), none, or a comma list of qkv_norm, rope_positions, kv_write, "
+                         "triple_norm, gelu_tanh_mul, routing, dual_norm_tail, residual_scalar_tail");
+  bisect_cmd->add_option("--fault", bisect_args.fault,
+                         "test-only drift fault: none, fused_norm_accumulates_in_bf16, "
+                         "rope_position_off_by_one_on_decode, routing_weights_not_scaled, kv_written_bf16_read_as_f16");
+  bisect_cmd->add_option("--budget-abs", bisect_args.budget_abs,
+                         "absolute budget: local max |device - reference| (default: relative to bf16 rounding)");
+  bisect_cmd->add_option("--budget-scale", bisect_args.budget_scale,
+                         "multiplier of the default relative budget (default 1)");
+  bisect_cmd->add_option("--checkpoints", bisect_args.checkpoints,
+                         "--where: write every checkpoint (values and errors) to this HDF5 file");
+  bisect_cmd->add_option("--plot", bisect_args.plot,
+                         "--where: also draw PREFIX_heatmap.png (layers x steps, log10 error / budget) and "
+                         "PREFIX_growth.png (error growth per op) with fixtures/bisect_plot.py (needs matplotlib)");
+  bisect_cmd->add_option("--trace", bisect_args.trace,
+                         "bisect an external activation trace (fixtures/SCHEMA.md, Decoder traces; written with "
+                         "fixtures/lockstep_h5.py write_decoder_trace) against the reference stack: first (step, layer) "
+                         "over budget (exit 1), 0 when within budget");
+
   // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
@@ -642,6 +677,7 @@ int main(int argc, char** argv) {
     if (*run && !g_interrupted.load())
       rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json,
                    run_impl.empty() ? nullptr : Impl::load(run_impl));
+    if (*bisect_cmd) rc = bisect::run_bisect_command(bisect_args);
     if (*replay) {
       const auto fault = replay_fault(replay_fault_flag, replay_fault_opt->count() > 0);
       rc = replay_expect_pass
