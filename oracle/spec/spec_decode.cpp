@@ -185,7 +185,7 @@ LockstepResult spec_decode_lockstep(const SpecDecodeCase& c, const RunOptions& o
   // Joined-model stats (issue 15): the device side's next to the reference's (the clean run) where a fault
   // can move them.
   if (dst.verifies > 0)
-    rep.stats.emplace_back("device_mean_accept_length", static_cast<double>(dst.accepted_drafts + dst.verifies) /
+    rep.stats.emplace_back("mean_accept_length_device", static_cast<double>(dst.accepted_drafts + dst.verifies) /
                                                             static_cast<double>(dst.verifies));
   rep.stats.emplace_back("device_zero_accept_steps", static_cast<double>(dst.zero_accept_steps));
   rep.stats.emplace_back("draft_calls", static_cast<double>(st.draft_calls));
