@@ -42,6 +42,12 @@ void validate(const SpecDecodeCase& c) {
           "must be -1 (none) or a token id below vocab_size");
   require(c.pool_size >= 1 && c.pool_size <= (int64_t{1} << 30), "case.pool_size", c.pool_size,
           "must be in [1, 2^30]");
+  require(c.swa_pool_size >= 1 && c.swa_pool_size <= (int64_t{1} << 30), "case.swa_pool_size", c.swa_pool_size,
+          "must be in [1, 2^30]");
+  require(c.page_size >= 1 && c.page_size <= kSpecMaxPageSize, "case.page_size", c.page_size,
+          fmt::format("must be in [1, {}]", kSpecMaxPageSize));
+  require(c.sliding_window >= 1 && c.sliding_window <= (int64_t{1} << 30), "case.sliding_window", c.sliding_window,
+          "must be in [1, 2^30]");
   require(c.commands.dtype() == DType::i64, "case.commands", c.commands.describe(), "dtype must be i64");
   require(c.commands.rank() == 2 && c.commands.dim(1) == kSpecCommandWidth, "case.commands", c.commands.describe(),
           fmt::format("shape must be (C, {})", kSpecCommandWidth));

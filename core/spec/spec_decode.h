@@ -61,6 +61,14 @@ constexpr int64_t kSpecCommandWidth = 5;
 constexpr int64_t kSpecMaxRequests = 16;  ///< add_request past this is a no-op (batches stay <= 16)
 constexpr int64_t kSpecMaxBatches = 4;    ///< prefill past this is a no-op
 constexpr int64_t kSpecMaxDraftTokens = 8;
+constexpr int64_t kSpecMaxContext = 256;  ///< req_to_token columns: prompt 64 + output 128 (+ N - 1 raw) + 2N
+constexpr int64_t kSpecMaxPageSize = 64;
+/// The toy target's layer types (5 sliding : 1 full, Gemma-4's default pattern, last layer full) and the
+/// draft's own layer list; each draft layer reads the KV of the target layer its owner map names (§2.5 rule).
+inline constexpr std::array<LayerType, 6> kSpecTargetLayers{LayerType::sliding_attention, LayerType::sliding_attention,
+                                                            LayerType::sliding_attention, LayerType::sliding_attention,
+                                                            LayerType::sliding_attention, LayerType::full_attention};
+inline constexpr std::array<LayerType, 2> kSpecDraftLayers{LayerType::sliding_attention, LayerType::full_attention};
 
 struct SpecCommand {
   SpecCommandKind kind = SpecCommandKind::prefill;
@@ -73,7 +81,10 @@ struct SpecDecodeCase {
   int64_t num_draft_tokens = 4;  ///< N = spec_steps + 1 (topk = 1 chain); 1 .. 8
   int64_t vocab_size = 16;       ///< toy model vocabulary; small so stop tokens occur
   int64_t eos_token_id = -1;     ///< -1 = none
-  int64_t pool_size = 4096;      ///< KV pool tokens
+  int64_t pool_size = 4096;      ///< full KV pool tokens per layer
+  int64_t swa_pool_size = 4096;  ///< SWA KV pool tokens per layer
+  int64_t page_size = 1;         ///< tokens per page (both pools)
+  int64_t sliding_window = int64_t{1} << 20;  ///< W keys of the sliding layers (>= every sequence: no eviction)
   int64_t model_seed = 0;        ///< toy target/draft seed
   Tensor commands;               ///< i64 (C, 5)
 
@@ -84,6 +95,9 @@ struct SpecDecodeCase {
     v("vocab_size", vocab_size, IntRange{2, int64_t{1} << 30});
     v("eos_token_id", eos_token_id, IntRange{-1, int64_t{1} << 30});
     v("pool_size", pool_size, IntRange{1, int64_t{1} << 30});
+    v("swa_pool_size", swa_pool_size, IntRange{1, int64_t{1} << 30});
+    v("page_size", page_size, IntRange{1, kSpecMaxPageSize});
+    v("sliding_window", sliding_window, IntRange{1, int64_t{1} << 30});
     v("model_seed", model_seed, IntRange{INT64_MIN, INT64_MAX});
     v("commands", commands);
   }
@@ -106,7 +120,8 @@ struct SpecDecodeOutputs {
   Tensor spec_verify_ct;    ///< i64 (R)
   Tensor spec_num_correct_drafts;  ///< i64 (R)
   Tensor accept_trace;      ///< i64 (verifies) accepted drafts c of every (step, request) verified, in order
-  int64_t pool_available = 0;
+  int64_t pool_available = 0;      ///< full pool
+  int64_t swa_pool_available = 0;
 
   template <class V>
   void fields(V& v) {
@@ -120,6 +135,7 @@ struct SpecDecodeOutputs {
     v("spec_num_correct_drafts", spec_num_correct_drafts);
     v("accept_trace", accept_trace);
     v("pool_available", pool_available, IntRange{0, INT64_MAX});
+    v("swa_pool_available", swa_pool_available, IntRange{0, INT64_MAX});
   }
 };
 

@@ -26,6 +26,13 @@ constexpr int kSpecFaultZeroAcceptLeavesVerify = 2;
 constexpr int kSpecFaultFlatAcceptTokens = 3;
 constexpr int kSpecFaultEosBeforeLength = 4;
 constexpr int kSpecFaultBonusNotCounted = 5;
+// Faults of the joined model (issue 15) that are not the verify kernel's: the device side of the lockstep
+// (oracle/spec/spec_decode.cpp) builds the draft's page tables with the page-table kernel's fault, or runs
+// the scheduler with the modelled bug; the verify kernel then runs without a fault.
+constexpr int kSpecFaultDraftSwaStateNotSwapped = 6;
+constexpr int kSpecFaultDraftClampPageIndex = 7;
+constexpr int kSpecFaultDraftPrepareDoubleAllocates = 8;
+constexpr int kSpecFaultOverallocationSwaLeak = 9;
 
 inline constexpr Fault kSpecDecodeFaults[] = {
     {"v1_verify_under_v2_scheduler", kSpecFaultV1VerifyUnderV2,
@@ -38,6 +45,17 @@ inline constexpr Fault kSpecDecodeFaults[] = {
     {"eos_before_length", kSpecFaultEosBeforeLength,
      "spec 5.4: update_finish_state checks stop tokens before max_new_tokens (order reversed)"},
     {"bonus_not_counted", kSpecFaultBonusNotCounted, "spec 5.1: v2 accept_lens without the +1 bonus token"},
+    {"draft_view_swa_state_not_swapped", kSpecFaultDraftSwaStateNotSwapped,
+     "seed 004 Patch E: the draft's pool view swaps the pool but not the backend's SWA state: the draft's sliding "
+     "layer reads full-pool page indices from the SWA cache (OOB)"},
+    {"draft_view_clamp_page_index", kSpecFaultDraftClampPageIndex,
+     "seed 004 PR #5: SWA state not swapped, page indices clamped into the SWA cache: no OOB, wrong pages read, "
+     "lower acceptance"},
+    {"draft_prepare_double_allocates", kSpecFaultDraftPrepareDoubleAllocates,
+     "seed 004: the FROZEN_KV_MTP draft's prepare_for_decode allocates in the target pool it borrows"},
+    {"v2_overallocation_not_released_on_swa_evict", kSpecFaultOverallocationSwaLeak,
+     "spec 4.3/4.5: after a SWA eviction, releasing a v2 request frees its over-allocation's full slots but not its "
+     "SWA slots (stale mapping entries, SWA pool leak)"},
 };
 
 // Path, finish reasons and flags: SpecPath, SpecFinishReason, kSpecSkip / kSpecAbort (core/kernel_enums.h).

@@ -1,5 +1,6 @@
 #include "fuzz/spec/spec_decode.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace lockstep::fuzz {
@@ -20,7 +21,7 @@ rc::Gen<SpecCommand> gen_spec_command(int64_t vocab) {
                                               {1, just(SpecCommandKind::retract)}});
     switch (c.kind) {
       case SpecCommandKind::add_request:
-        c.a = *weightedOneOf<int64_t>({{3, inRange<int64_t>(1, 9)}, {1, inRange<int64_t>(9, 65)}});
+        c.a = *weightedOneOf<int64_t>({{3, inRange<int64_t>(1, 9)}, {2, inRange<int64_t>(9, 65)}});
         c.b = *weightedOneOf<int64_t>(
             {{4, inRange<int64_t>(1, 9)}, {3, inRange<int64_t>(9, 41)}, {1, inRange<int64_t>(41, 129)}});
         c.c = *weightedOneOf<int64_t>({{1, just<int64_t>(-1)}, {2, inRange<int64_t>(0, vocab)}});
@@ -53,7 +54,15 @@ rc::Gen<SpecDecodeCase> gen_spec_case(std::optional<SpecPath> path) {
         {{1, just<int64_t>(1)}, {6, inRange<int64_t>(2, 6)}, {2, inRange<int64_t>(6, kSpecMaxDraftTokens + 1)}});
     c.vocab_size = *rc::gen::element<int64_t>(4, 8, 16, 64, 4096);
     c.eos_token_id = *weightedOneOf<int64_t>({{1, just<int64_t>(-1)}, {1, inRange<int64_t>(0, c.vocab_size)}});
-    c.pool_size = *weightedOneOf<int64_t>({{6, just<int64_t>(4096)}, {1, inRange<int64_t>(16, 512)}});
+    c.pool_size = *weightedOneOf<int64_t>({{5, just<int64_t>(4096)}, {2, inRange<int64_t>(16, 512)}});
+    // The joined model (issue 15): page sizes, SWA pools smaller than the full one (so full-pool indices run
+    // past the SWA cache once evictions reuse SWA slots), windows short enough to evict during decode.
+    c.page_size = *weightedOneOf<int64_t>({{3, just<int64_t>(1)}, {1, just<int64_t>(2)}, {2, just<int64_t>(4)},
+                                           {2, just<int64_t>(8)}, {1, just<int64_t>(16)}});
+    c.swa_pool_size = *weightedOneOf<int64_t>(
+        {{2, just<int64_t>(int64_t{c.pool_size})}, {3, inRange<int64_t>(std::max<int64_t>(c.page_size, 16), 161)}});
+    c.sliding_window = *weightedOneOf<int64_t>(
+        {{2, just<int64_t>(int64_t{1} << 20)}, {3, inRange<int64_t>(1, 9)}, {1, inRange<int64_t>(9, 65)}});
     c.model_seed = *inRange<int64_t>(0, 1 << 20);
     const auto cmds = *rc::gen::container<std::vector<SpecCommand>>(gen_spec_command(c.vocab_size));
     c.commands = spec_commands_tensor(cmds);

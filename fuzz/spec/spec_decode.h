@@ -7,7 +7,9 @@
 /// N = 1..8, batches of 1..16 requests (prefill takes up to 16, merges join batches), small
 /// vocabularies so stop / eos tokens land inside multi-token steps, max_new_tokens of 1..128 so it
 /// is crossed mid-step, every accept pattern (mixed, zero for all, full, zero for one request),
-/// merge / filter / abort / retract interleaved with decode, and small KV pools (skipped steps).
+/// merge / filter / abort / retract interleaved with decode, and small KV pools (skipped steps); page
+/// sizes 1..16, SWA pools smaller than the full pool and sliding windows of 1..64 keys (SWA eviction
+/// during decode, full-pool indices past the SWA cache) or none.
 #include <optional>
 
 #include <rapidcheck.h>

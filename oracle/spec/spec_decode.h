@@ -30,8 +30,11 @@ class SpecLockstep {
   bool diverged_ = false;
 };
 
-/// The verify function of one side ("reference" or "device") for `options`.
-reference::spec::SpecVerifyFn spec_verifier(const std::string& which, const RunOptions& options);
+/// One side ("reference" or "device") for `options`: its verify, its page-table builder (reference
+/// construction + validator, or the device kernel + checked read walk) and the scheduler-level faults.
+reference::spec::SpecSide spec_side(const std::string& which, const RunOptions& options);
+reference::spec::SpecSide spec_side_reference();
+reference::spec::SpecSide spec_side_device(const device::Options& options);
 
 /// The two sides of the spec_decode contract: the scheduler model with the reference verify, and with the
 /// device verify kernels (options.fault: a spec_decode fault id); each validates the case first.

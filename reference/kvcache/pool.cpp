@@ -129,6 +129,8 @@ void SwaAllocator::free_swa(const std::vector<int64_t>& full_indices) {
   swa_.free(live);
 }
 
+void SwaAllocator::free_full_only(const std::vector<int64_t>& full_indices) { full_.free(full_indices); }
+
 ReqToTokenPool::ReqToTokenPool(int64_t slots, int64_t max_context) : slots_(slots), max_context_(max_context) {
   require(slots >= 1, "req_slots", slots, "must be >= 1");
   require(max_context >= 1, "max_context", max_context, "must be >= 1");
@@ -216,16 +218,35 @@ void KvMemory::finish(int32_t id) {
 
 void KvMemory::evict_swa(int32_t id) {
   require(live(id), "request", id, "is not live");
+  const ReqState& r = reqs_[id];
+  evict_swa_before(id, r.kv_len - r.last_q_len);  // KV before the last forward's queries
+}
+
+int64_t KvMemory::evict_swa_before(int32_t id, int64_t pre_len) {
+  require(live(id), "request", id, "is not live");
   ReqState& r = reqs_[id];
   const int64_t ps = config_.page_size;
-  const int64_t pre_len = r.kv_len - r.last_q_len;  // KV before the last forward's queries
-  int64_t next = std::max(r.swa_evicted, pre_len - config_.window);
+  int64_t next = std::min(std::max(r.swa_evicted, pre_len - config_.window), r.kv_len);
   next = next / ps * ps;
-  if (next <= r.swa_evicted) return;
+  if (next <= r.swa_evicted) return 0;
   std::vector<int64_t> idx;
   for (int64_t t = r.swa_evicted; t < next; ++t) idx.push_back(rtt_.at(r.slot, t));
   alloc_.free_swa(idx);
+  const int64_t freed = next - r.swa_evicted;
   r.swa_evicted = next;
+  return freed;
+}
+
+void KvMemory::shrink(int32_t id, int64_t new_len, bool free_swa) {
+  require(live(id), "request", id, "is not live");
+  ReqState& r = reqs_[id];
+  require(new_len >= 0 && new_len <= r.kv_len, "new_len", new_len, fmt::format("must be in [0, kv_len = {}]", r.kv_len));
+  const int64_t keep = ceil_align(new_len, config_.page_size);
+  std::vector<int64_t> idx;
+  for (int64_t t = keep; t < r.kv_len; ++t) idx.push_back(rtt_.at(r.slot, t));
+  if (free_swa) alloc_.free(idx);
+  else alloc_.free_full_only(idx);
+  r.kv_len = new_len;
 }
 
 void KvMemory::unset_tail(int32_t id, int64_t count) {

@@ -92,6 +92,9 @@ class SwaAllocator {
   void free(const std::vector<int64_t>& full_indices);
   /// Frees only the SWA slots bound to these full slots and zeroes their mapping entries.
   void free_swa(const std::vector<int64_t>& full_indices);
+  /// Frees only the full slots, leaving their SWA slots taken and their mapping entries stale (a bug
+  /// model: the speculative scheduler's `v2_overallocation_not_released_on_swa_evict` fault).
+  void free_full_only(const std::vector<int64_t>& full_indices);
   /// mapping[idx] (idx = -1 gives -1).
   int64_t translate(int64_t full_index) const;
 
@@ -164,6 +167,13 @@ class KvMemory {
   bool decode(int32_t id);                  ///< one new token
   void finish(int32_t id);                  ///< frees every slot of the request and its row
   void evict_swa(int32_t id);               ///< frees SWA slots outside the window
+  /// SWA eviction with an explicit pre_len (the speculative scheduler's decode: kv_committed_len - 1):
+  /// new = floor_page(max(swa_evicted, pre_len - W)); frees [swa_evicted, new). Returns the slots freed.
+  int64_t evict_swa_before(int32_t id, int64_t pre_len);
+  /// Gives back the tail of the request's KV: kv_len becomes `new_len` (<= kv_len) and the pages wholly
+  /// past ceil_align(new_len, page) are freed (both pools; `free_swa` false frees only the full pages,
+  /// the bug model above). Speculative decoding's rejected verify slots and over-allocation.
+  void shrink(int32_t id, int64_t new_len, bool free_swa = true);
   /// Writes -1 (unallocated) into the request's req_to_token row at positions [kv_len, kv_len + count)
   /// (clipped to max_context): what an engine that pads unused row entries with -1 leaves there. The
   /// entries are translated by page-table construction (index -1 maps to the mapping's last entry, -1)

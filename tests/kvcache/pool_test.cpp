@@ -106,3 +106,30 @@ TEST(KvMemory, FailedOperationsChangeNothing) {
   EXPECT_EQ(m.request(*a).kv_len, 4);
   m.check_invariant();
 }
+
+TEST(KvMemory, ShrinkFreesWholePagesPastTheNewLengthAndEvictBeforeTakesAPreLen) {
+  // Page 4: kv 10 (3 pages). Shrink to 5: ceil_align(5, 4) = 8 kept, page of positions 8..9 freed in both pools.
+  KvMemory m(KvConfig{32, 16, 4, 2, 2, 32});
+  auto a = m.add_request();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(m.extend(*a, 10));
+  m.shrink(*a, 5);
+  EXPECT_EQ(m.request(*a).kv_len, 5);
+  EXPECT_EQ(m.allocator().full_available_size(), 32 - 8);
+  EXPECT_EQ(m.allocator().swa_available_size(), 16 - 8);
+  m.check_invariant();
+  // Grow again: the partial page is reused (positions 5..7), then one new page.
+  ASSERT_TRUE(m.extend(*a, 6));
+  EXPECT_EQ(m.allocator().full_available_size(), 32 - 12);
+  // Eviction with an explicit pre_len: max(0, 10 - 2) = 8 -> page-aligned 8.
+  EXPECT_EQ(m.evict_swa_before(*a, 10), 8);
+  EXPECT_EQ(m.request(*a).swa_evicted, 8);
+  EXPECT_EQ(m.evict_swa_before(*a, 10), 0);  // nothing new
+  m.check_invariant();
+  // The bug model: shrinking with free_swa = false returns the full page only (SWA leaks, mapping stale).
+  m.shrink(*a, 7, false);  // kv 11 -> 7: the page of positions 8..10
+  EXPECT_EQ(m.allocator().full_available_size(), 32 - 8);
+  EXPECT_EQ(m.allocator().swa_available_size(), 16 - 4);
+  EXPECT_THROW(m.check_invariant(), Error);
+  EXPECT_THROW(m.shrink(*a, 8), Error);  // beyond kv_len
+}

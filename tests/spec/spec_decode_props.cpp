@@ -1,8 +1,13 @@
-// Stateful suites of the speculative scheduler (ctest label: property), v1 and v2 separately:
+// Stateful suites of the speculative scheduler joined with the hybrid KV pools and the FROZEN_KV_MTP
+// draft (issue 15; ctest label: property), v1 and v2 separately:
 // 1. generated command sequences (the `lockstep fuzz` generator) run in lockstep: greedy equivalence,
-//    every invariant of spec §5.5 and reference == device after every step;
-// 2. the same as a rapidcheck state machine (rapidcheck/state.h): commands drawn one at a time,
-//    shrinking to the shortest failing command sequence.
+//    every invariant of spec §5.5, the leak invariant of both pools (§4.5), the read check of every
+//    attention call's page tables, and reference == device (draft tokens, verify arrays, state) after
+//    every step;
+// 2. the same as a rapidcheck state machine (rapidcheck/state.h) over add / prefill / decode (plain, v1,
+//    v2) / merge / filter / abort / retract (a request finishes through max_new_tokens or a stop token):
+//    commands drawn one at a time, shrinking to the shortest failing command sequence. With the ctest
+//    RC_PARAMS (max_success=500) the two machines run 1,000 sequences.
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -82,11 +87,19 @@ TEST(SpecDecodeStateMachine, FindsAndShrinksAFault) {
   EXPECT_FALSE(passed);
 }
 
+TEST(SpecDecodeStateMachine, FindsTheDraftViewClampFault) {
+  // The joined model's state machine finds the clamp (wrong SWA pages, no OOB) through the drafts' divergence.
+  const bool passed =
+      rc::check("draft_view_clamp_page_index", [] { check_state_machine(SpecPath::v2, "draft_view_clamp_page_index"); });
+  EXPECT_FALSE(passed);
+}
+
 TEST(SpecDecodeCoverage, GeneratedSequencesReachTheEdges) {
   // Over the 500 sequences of a default campaign: large batches, every N, stop tokens inside
   // multi-token steps (v2's LENGTH-over-stop edge), zero-accept steps, skipped (OOM) steps.
   const oracle::Op& op = oracle::find_op("spec_decode");
-  int64_t max_bs = 0, length_over_stop = 0, zero_steps = 0, merges_of_big = 0;
+  int64_t max_bs = 0, length_over_stop = 0, zero_steps = 0, merges_of_big = 0, swa_evictions = 0, draft_calls = 0,
+          paged_draft_calls = 0;
   bool n_seen[kSpecMaxDraftTokens + 1] = {};
   for (int64_t i = 0; i < 500; ++i) {
     const auto any = oracle::campaign_case(op, 1, i).value();
@@ -102,6 +115,9 @@ TEST(SpecDecodeCoverage, GeneratedSequencesReachTheEdges) {
         ++merges_of_big;
     }
     length_over_stop += ls.reference().stats().length_over_stop;
+    swa_evictions += ls.reference().stats().swa_evictions;
+    draft_calls += ls.reference().stats().draft_calls;
+    if (c.page_size > 1) paged_draft_calls += ls.reference().stats().draft_calls;
     zero_steps += ls.reference().stats().zero_accept_steps;
   }
   for (int64_t n = 1; n <= kSpecMaxDraftTokens; ++n) EXPECT_TRUE(n_seen[n]) << "N = " << n;
@@ -109,4 +125,7 @@ TEST(SpecDecodeCoverage, GeneratedSequencesReachTheEdges) {
   EXPECT_GT(length_over_stop, 0);
   EXPECT_GT(zero_steps, 0);
   EXPECT_GT(merges_of_big, 0);
+  EXPECT_GT(swa_evictions, 100);
+  EXPECT_GT(draft_calls, 1000);
+  EXPECT_GT(paged_draft_calls, 100);
 }
