@@ -17,6 +17,7 @@
 #include "device/core/options.h"
 #include "oracle/batching.h"
 #include "oracle/impl.h"
+#include "oracle/impl_poison.h"
 #include "oracle/op.h"
 
 namespace lockstep::oracle {
@@ -118,13 +119,23 @@ class LockstepOp final : public TypedOp<Case> {
     Outputs ref, dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = row_.reference(c); })) return res;
     const Case before = c;
+    PoisonedRun<Outputs> poisoned;  // an external implementation runs on the poisoned case (oracle/impl_poison.h)
     if (!run_reporting_errors(rep, "device: ", [&] {
-          dev = options.impl ? impl_outputs(*options.impl, row_.name, c, ref) : row_.device(c, dopt);
+          if (!options.impl) {
+            dev = row_.device(c, dopt);
+            return;
+          }
+          poisoned = run_poisoned(c, ref, [&](const Case& x) { return impl_outputs(*options.impl, row_.name, x, ref); });
+          dev = poisoned.outputs;
         }))
       return res;
     res.reference_outputs = to_record(ref);
     res.device_outputs = to_record(dev);
     check_inputs_unmodified(rep, before, c);
+    if (!poisoned.failure.empty()) {
+      rep.device_oob.insert(rep.device_oob.end(), poisoned.reads.begin(), poisoned.reads.end());
+      rep.fail(poisoned.failure);
+    }
     if (row_.check) row_.check(c, ref, dev, rep);
     apply_rules(c, ref, dev, dopt, rep);
     return res;
