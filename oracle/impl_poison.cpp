@@ -1,6 +1,7 @@
 #include "oracle/impl_poison.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -27,6 +28,11 @@ void poison_page(const PoisonPlan& plan, Tensor& pool, int64_t page) {
 }
 
 }  // namespace
+
+bool impl_poison_enabled() {
+  const char* v = std::getenv("LOCKSTEP_IMPL_POISON");
+  return v == nullptr || (std::strcmp(v, "off") != 0 && std::strcmp(v, "0") != 0);
+}
 
 PagedKv paged_kv(const RpaCase& c) {
   PagedKv kv;

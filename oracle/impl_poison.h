@@ -33,6 +33,11 @@ namespace lockstep::oracle {
 /// The most poisoned reads a failing case names (each found with 1 + log2(units) implementation calls).
 inline constexpr int kMaxPoisonCulprits = 4;
 
+/// Whether poisoning is on: always, unless the environment sets LOCKSTEP_IMPL_POISON=off (or 0) — a switch for
+/// measuring its cost and for showing what it finds (BENCHMARKS.md, tests/impl/poison_test.sh), not for
+/// campaigns: a dump recorded without it replays with it.
+bool impl_poison_enabled();
+
 /// The paged KV layout of a case: the pool tensor `kv_cache` (outer pools stacked before its page axis, e.g.
 /// one per layer), the flat `page_indices`, and which of its entries are valid: sequence i owns entries
 /// [first_slot[i], first_slot[i + 1]) and the first cdiv(lens[i], page_size) of them are valid.
@@ -133,6 +138,10 @@ PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call
   PoisonedRun<Outputs> res;
   if constexpr (!PagedCase<Case>) {
     (void)ref;
+    res.outputs = call(c);
+    res.calls = 1;
+    return res;
+  } else if (!impl_poison_enabled()) {
     res.outputs = call(c);
     res.calls = 1;
     return res;

@@ -161,4 +161,5 @@ TEST(ImplPoison, OobLinesOfPoisonedReads) {
   EXPECT_EQ(oracle::oob_line({-1, -1, -1, 7, 9}), "page 7: poisoned, no valid page-table entry references it");
   EXPECT_EQ(oracle::oob_line({0, 8, 5, 2, 9}), "seq 0 token 8: page_indices[5] = 2, a stale entry (read through poisoning)");
   EXPECT_EQ(oracle::oob_line({0, 8, 5, 99, 9}), "seq 0 token 8: page_indices[5] = 99 outside [0, 9)");
+  EXPECT_EQ(oracle::oob_line({-1, -1, 5, 99, 9}), "page_indices[5] = 99, a stale trailing entry (read through poisoning)");
 }
