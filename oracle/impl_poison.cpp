@@ -126,12 +126,15 @@ std::vector<int64_t> apply_poison(const PoisonPlan& plan, const std::vector<uint
 
 void unpoison_pool(const PoisonPlan& plan, const std::vector<int64_t>& pages, const Tensor& original,
                    const Tensor& poisoned_pool, Tensor& out) {
-  const size_t bytes = static_cast<size_t>(plan.kv.page_elems) * dtype_size(out.dtype());
+  // Element by element: a kernel that wrongly writes part of an unreferenced page leaves its finite values
+  // (compared, and failing) and no poison behind that would read as a consumed page.
+  const size_t esz = dtype_size(out.dtype());
   for (int64_t p : pages)
     for (int64_t o = 0; o < plan.kv.outer; ++o) {
-      const size_t at = static_cast<size_t>((o * plan.kv.pages + p) * plan.kv.page_elems) * dtype_size(out.dtype());
-      if (std::memcmp(out.raw() + at, poisoned_pool.raw() + at, bytes) == 0)
-        std::memcpy(out.raw() + at, original.raw() + at, bytes);
+      const size_t at = static_cast<size_t>((o * plan.kv.pages + p) * plan.kv.page_elems) * esz;
+      for (size_t e = at; e < at + static_cast<size_t>(plan.kv.page_elems) * esz; e += esz)
+        if (std::memcmp(out.raw() + e, poisoned_pool.raw() + e, esz) == 0)
+          std::memcpy(out.raw() + e, original.raw() + e, esz);
     }
 }
 

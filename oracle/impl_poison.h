@@ -86,9 +86,10 @@ PoisonPlan poison_plan(const PagedKv& kv, const Tensor& page_indices);
 std::vector<int64_t> apply_poison(const PoisonPlan& plan, const std::vector<uint8_t>& active, Tensor& pool,
                                   Tensor& page_indices);
 
-/// An in-place output of the pool (`out`, same dtype and shape as `original`): every poisoned page it left
-/// exactly as poisoned (`poisoned_pool`) gets the original bytes back, so only what the implementation wrote
-/// there is compared.
+/// An in-place output of the pool (`out`, same dtype and shape as `original`): every element of a poisoned
+/// page it left exactly as poisoned (`poisoned_pool`) gets the original bytes back, so only what the
+/// implementation wrote there is compared (a wrong write to an unreferenced page fails the pool's comparison;
+/// it is not mistaken for a poisoned read).
 void unpoison_pool(const PoisonPlan& plan, const std::vector<int64_t>& pages, const Tensor& original,
                    const Tensor& poisoned_pool, Tensor& out);
 

@@ -119,6 +119,27 @@ RC_GTEST_PROP(ImplPoison, UnreferencedPageReadIsAttributedToThatPage, ()) {
             std::string::npos);
 }
 
+RC_GTEST_PROP(ImplPoison, StrayWriteToAnUnreferencedPageIsComparedNotTakenForARead, ()) {
+  const RpaCase c = fuzz::materialize(*fuzz::gen_rpa_spec());
+  const PoisonPlan plan = oracle::poison_plan(oracle::paged_kv(c), c.page_indices);
+  std::vector<int64_t> pages;
+  for (const auto& u : plan.units)
+    if (u.slot < 0) pages.push_back(u.page);
+  RC_PRE(!pages.empty());
+  const int64_t page = *rc::gen::elementOf(pages);
+  const int64_t at = page * plan.kv.page_elems + *rc::gen::inRange<int64_t>(0, plan.kv.page_elems);
+  auto stray = [&](const RpaCase& x) {
+    RpaOutputs o = device::ragged_paged_attention(x);
+    o.kv_cache.set(at, 1.5);  // one element of an unreferenced page
+    return o;
+  };
+  const RpaOutputs plain = stray(c);
+  const auto run = oracle::run_poisoned(c, reference::ragged_paged_attention(c), stray);
+  RC_ASSERT(run.failure.empty());
+  RC_ASSERT(run.calls == 1);
+  RC_ASSERT(run.outputs.kv_cache == plain.kv_cache);  // the write kept, every other poisoned element restored
+}
+
 TEST(ImplPoison, PlanOfAHandWrittenTable) {
   oracle::PagedKv kv;  // one sequence of 2 keys, page size 1: entries 0-1 valid, entry 2 stale (value 5)
   kv.page_size = 1;
