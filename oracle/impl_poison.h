@@ -6,9 +6,9 @@
 /// detail::ImplCall::poison_fill) and every stale page-table entry (past a sequence's kv_len, of a padding
 /// sequence, or trailing past every sequence) is pointed at a poisoned page. A correct kernel never reads
 /// either, so its result is unchanged (tests/impl/poison_props.cpp proves it on lockstep's own device kernels);
-/// the reference always sees the case as given. An output that turns NaN where the reference's is not is
-/// re-run without poison; when that run has no such NaN, the implementation consumed poison: the poison is
-/// split into units (each stale entry, each unreferenced page) and a prefix bisection over them names the
+/// the reference always sees the case as given. A poisoned run whose outputs fail (or turn NaN where the
+/// reference's are not) is re-run without poison; when the poisoned outputs have a NaN the clean ones lack, or
+/// fail where the clean ones pass, the implementation consumed poison: the poison is split into units (each stale entry, each unreferenced page) and a prefix bisection over them names the
 /// entries/pages responsible (at most kMaxPoisonCulprits, 1 + log2(units) calls each), reported as
 /// out-of-bounds reads — the report's device OOB rows and one failure line.
 ///
@@ -132,13 +132,16 @@ struct PoisonedRun {
 };
 
 /// Runs `call` (Case -> Outputs: the implementation, any transport) on the poisoned case and attributes any
-/// poison it consumed (see the top of this file). `ref`: the reference's outputs for `c`. Ops without a paged
-/// layout: one call on `c`.
-template <class Case, class Outputs, class Call>
-PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call) {
+/// poison it consumed (see the top of this file). `ref`: the reference's outputs for `c`; `fails`: the op's
+/// comparison (Outputs -> whether they fail against `ref`). The poisoned run is the result; only when it
+/// fails is the case re-run without poison (`clean`): the implementation consumed poison when the poisoned
+/// output has a NaN the clean one lacks, or fails where the clean one passes (a consumer that turned the NaN
+/// into a finite value, e.g. a clamped load). Ops without a paged layout: one call on `c`.
+template <class Case, class Outputs, class Call, class Fails>
+PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call, Fails&& fails) {
   PoisonedRun<Outputs> res;
   if constexpr (!PagedCase<Case>) {
-    (void)ref;
+    (void)ref, (void)fails;
     res.outputs = call(c);
     res.calls = 1;
     return res;
@@ -167,14 +170,16 @@ PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call
       return o;
     };
     res.outputs = run(std::vector<uint8_t>(n, 1));
-    if (!detail::has_new_nan(res.outputs, ref)) return res;  // the common case: one call
+    if (!detail::has_new_nan(res.outputs, ref) && !fails(res.outputs)) return res;  // the common case: one call
     const Outputs clean = run(std::vector<uint8_t>(n, 0));
-    if (!detail::has_new_nan(res.outputs, clean)) return res;  // the NaNs are the implementation's own
-    // Prefix bisection: the smallest m such that units [lo, m] poisoned reproduce a NaN the clean run lacks.
+    const bool clean_fails = fails(clean);
+    auto consumed = [&](const Outputs& o) { return detail::has_new_nan(o, clean) || (!clean_fails && fails(o)); };
+    if (!consumed(res.outputs)) return res;  // the failure is the implementation's own
+    // Prefix bisection: the smallest m such that units [lo, m] poisoned reproduce the consumption.
     auto poisons = [&](size_t lo, size_t hi) {  // units [lo, hi] active
       std::vector<uint8_t> active(n, 0);
       for (size_t k = lo; k <= hi; ++k) active[k] = 1;
-      return detail::has_new_nan(run(active), clean);
+      return consumed(run(active));
     };
     std::vector<PoisonUnit> culprits;
     size_t lo = 0;
@@ -198,6 +203,12 @@ PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call
     res.failure = poison_failure(plan, culprits, more);
     return res;
   }
+}
+
+/// run_poisoned whose comparison is "has a NaN where the reference has none" (tests).
+template <class Case, class Outputs, class Call>
+PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call) {
+  return run_poisoned(c, ref, std::forward<Call>(call), [&ref](const Outputs& o) { return detail::has_new_nan(o, ref); });
 }
 
 }  // namespace lockstep::oracle

@@ -125,7 +125,15 @@ class LockstepOp final : public TypedOp<Case> {
             dev = row_.device(c, dopt);
             return;
           }
-          poisoned = run_poisoned(c, ref, [&](const Case& x) { return impl_outputs(*options.impl, row_.name, x, ref); });
+          auto fails = [&](const Outputs& d) {  // the comparison below, on a scratch report
+            Report scratch;
+            scratch.impl = rep.impl;
+            if (row_.check) row_.check(c, ref, d, scratch);
+            apply_rules(c, ref, d, dopt, scratch);
+            return !scratch.passed;
+          };
+          poisoned = run_poisoned(
+              c, ref, [&](const Case& x) { return impl_outputs(*options.impl, row_.name, x, ref); }, fails);
           dev = poisoned.outputs;
         }))
       return res;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "device/attention/ragged_paged_attention.h"
@@ -100,6 +101,37 @@ RC_GTEST_PROP(ImplPoison, StaleEntryReadIsAttributedToThatEntry, ()) {
   RC_ASSERT(run.reads[0].slot == u.slot && run.reads[0].page == u.page && run.reads[0].seq == u.seq);
   RC_ASSERT(!run.failure.empty());
   RC_ASSERT(run.calls <= 3 + 2 * (1 + 64 - __builtin_clzll(plan.units.size())));  // bounded: 1 + log2(units)
+}
+
+RC_GTEST_PROP(ImplPoison, PoisonTurnedFiniteIsAttributedThroughTheComparison, ()) {
+  // A consumer that sanitises what it loads (NaN -> 1e4, as nan_to_num does) and then branches on it: no NaN
+  // reaches the output, but the poisoned run fails where the clean one passes.
+  const RpaCase c = fuzz::materialize(*fuzz::gen_rpa_spec());
+  RC_PRE(c.num_tokens() > 0);
+  const PoisonPlan plan = oracle::poison_plan(oracle::paged_kv(c), c.page_indices);
+  std::vector<oracle::PoisonUnit> stale;
+  for (const auto& u : plan.units)
+    if (u.slot >= 0) stale.push_back(u);
+  RC_PRE(!stale.empty());
+  const oracle::PoisonUnit u = *rc::gen::elementOf(stale);
+  const RpaOutputs ref = reference::ragged_paged_attention(c);
+  auto sanitising = [&](const RpaCase& x) {
+    RpaOutputs o = device::ragged_paged_attention(x);
+    const int64_t page = x.page_indices.get_int(u.slot);
+    double key = x.kv_cache.get(page * x.page_size * 2 * x.num_kv_heads * x.head_dim);
+    if (std::isnan(key)) key = 1e4;
+    if (key > 1e3) o.out.set(0, o.out.get(0) + 1.0);
+    return o;
+  };
+  auto fails = [&](const RpaOutputs& o) {  // a coarse stand-in for the op's tolerance
+    for (int64_t i = 0; i < o.out.numel(); ++i)
+      if (!(std::fabs(o.out.get(i) - ref.out.get(i)) < 0.5)) return true;
+    return false;
+  };
+  const auto run = oracle::run_poisoned(c, ref, sanitising, fails);
+  RC_ASSERT(run.reads.size() == 1u);
+  RC_ASSERT(run.reads[0].slot == u.slot);
+  RC_ASSERT(!run.failure.empty());
 }
 
 RC_GTEST_PROP(ImplPoison, UnreferencedPageReadIsAttributedToThatPage, ()) {
