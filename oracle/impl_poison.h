@@ -121,66 +121,47 @@ bool has_new_nan(const Outputs& a, const Outputs& b) {
 }
 }  // namespace detail
 
-/// What the poisoned runs found: the outputs of the fully poisoned run (the pool output unpoisoned), the
-/// out-of-bounds rows and the failure line ("" and none when no poison was consumed), and the calls made.
-template <class Outputs>
-struct PoisonedRun {
-  Outputs outputs;
-  std::vector<OobRead> reads;
-  std::string failure;
-  int calls = 0;
-};
+/// The poisoned runs of one case through one implementation: run_all() is the implementation's result; only
+/// when the comparison of that result fails does attribute() re-run the case without poison (`clean`) and
+/// decide whether the implementation consumed poison: the poisoned outputs have a NaN the clean ones lack, or
+/// fail where the clean ones pass (a consumer that turned the NaN into a finite value, e.g. a clamped load).
+/// Then a prefix bisection over the units names the culprits. `call`: Case -> Outputs (the implementation,
+/// any transport). Cases without a paged layout, or with nothing to poison: run_all() is one plain call.
+template <class Case, class Outputs, class Call>
+class PoisonSession {
+ public:
+  PoisonSession(const Case& c, Call call, bool enabled) : c_(c), call_(std::move(call)) {
+    if constexpr (PagedCase<Case>)
+      if (enabled && impl_poison_enabled()) plan_ = poison_plan(paged_kv(c), c.page_indices);
+  }
+  bool poisoned() const { return !plan_.units.empty(); }
+  int calls() const { return calls_; }
 
-/// Runs `call` (Case -> Outputs: the implementation, any transport) on the poisoned case and attributes any
-/// poison it consumed (see the top of this file). `ref`: the reference's outputs for `c`; `fails`: the op's
-/// comparison (Outputs -> whether they fail against `ref`). The poisoned run is the result; only when it
-/// fails is the case re-run without poison (`clean`): the implementation consumed poison when the poisoned
-/// output has a NaN the clean one lacks, or fails where the clean one passes (a consumer that turned the NaN
-/// into a finite value, e.g. a clamped load). Ops without a paged layout: one call on `c`.
-template <class Case, class Outputs, class Call, class Fails>
-PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call, Fails&& fails) {
-  PoisonedRun<Outputs> res;
-  if constexpr (!PagedCase<Case>) {
-    (void)ref, (void)fails;
-    res.outputs = call(c);
-    res.calls = 1;
-    return res;
-  } else if (!impl_poison_enabled()) {
-    res.outputs = call(c);
-    res.calls = 1;
-    return res;
-  } else {
-    const PoisonPlan plan = poison_plan(paged_kv(c), c.page_indices);
-    if (plan.units.empty()) {
-      res.outputs = call(c);
-      res.calls = 1;
-      return res;
-    }
-    const size_t n = plan.units.size();
-    auto run = [&](const std::vector<uint8_t>& active) {
-      Case x = c;
-      const std::vector<int64_t> pages = apply_poison(plan, active, x.kv_cache, x.page_indices);
-      ++res.calls;
-      Outputs o = call(static_cast<const Case&>(x));
-      for_each_field(o, [&](const char* name, auto& f) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(f)>, Tensor>)
-          if (std::string(name) == "kv_cache" && f.dtype() == c.kv_cache.dtype() && f.shape() == c.kv_cache.shape())
-            unpoison_pool(plan, pages, c.kv_cache, x.kv_cache, f);
-      });
-      return o;
-    };
-    res.outputs = run(std::vector<uint8_t>(n, 1));
-    if (!detail::has_new_nan(res.outputs, ref) && !fails(res.outputs)) return res;  // the common case: one call
+  Outputs run_all() { return run(std::vector<uint8_t>(plan_.units.size(), 1)); }
+
+  struct Found {
+    std::vector<OobRead> reads;
+    std::string failure;  ///< "" when no poison was consumed
+  };
+  /// After the poisoned outputs `dev` (of run_all) failed the comparison `fails` (Outputs -> bool).
+  template <class Fails>
+  Found attribute(const Outputs& dev, Fails&& fails) {
+    Found found;
+    if (!poisoned()) return found;
+    const size_t n = plan_.units.size();
     const Outputs clean = run(std::vector<uint8_t>(n, 0));
     const bool clean_fails = fails(clean);
-    auto consumed = [&](const Outputs& o) { return detail::has_new_nan(o, clean) || (!clean_fails && fails(o)); };
-    if (!consumed(res.outputs)) return res;  // the failure is the implementation's own
-    // Prefix bisection: the smallest m such that units [lo, m] poisoned reproduce the consumption.
+    auto consumed = [&](const Outputs& o, bool o_fails) {
+      return detail::has_new_nan(o, clean) || (!clean_fails && o_fails);
+    };
+    if (!consumed(dev, true)) return found;  // the failure is the implementation's own
     auto poisons = [&](size_t lo, size_t hi) {  // units [lo, hi] active
       std::vector<uint8_t> active(n, 0);
       for (size_t k = lo; k <= hi; ++k) active[k] = 1;
-      return consumed(run(active));
+      const Outputs o = run(active);
+      return consumed(o, !clean_fails && fails(o));
     };
+    // Prefix bisection: the smallest m such that units [lo, m] poisoned reproduce the consumption.
     std::vector<PoisonUnit> culprits;
     size_t lo = 0;
     bool more = false;
@@ -196,13 +177,64 @@ PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call
         if (poisons(lo, mid)) b = mid;
         else a = mid + 1;
       }
-      culprits.push_back(plan.units[b]);
+      culprits.push_back(plan_.units[b]);
       lo = b + 1;
     }
-    for (const PoisonUnit& u : culprits) res.reads.push_back(poison_oob_row(plan, u));
-    res.failure = poison_failure(plan, culprits, more);
-    return res;
+    for (const PoisonUnit& u : culprits) found.reads.push_back(poison_oob_row(plan_, u));
+    found.failure = poison_failure(plan_, culprits, more);
+    return found;
   }
+
+ private:
+  Outputs run(const std::vector<uint8_t>& active) {
+    ++calls_;
+    if constexpr (PagedCase<Case>) {
+      if (poisoned()) {
+        Case x = c_;
+        const std::vector<int64_t> pages = apply_poison(plan_, active, x.kv_cache, x.page_indices);
+        Outputs o = call_(static_cast<const Case&>(x));
+        for_each_field(o, [&](const char* name, auto& f) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(f)>, Tensor>)
+            if (std::string(name) == "kv_cache" && f.dtype() == c_.kv_cache.dtype() &&
+                f.shape() == c_.kv_cache.shape())
+              unpoison_pool(plan_, pages, c_.kv_cache, x.kv_cache, f);
+        });
+        return o;
+      }
+    }
+    (void)active;
+    return call_(c_);
+  }
+
+  const Case& c_;
+  Call call_;
+  PoisonPlan plan_;
+  int calls_ = 0;
+};
+
+/// What run_poisoned found: the poisoned run's outputs, the out-of-bounds rows and the failure line ("" and
+/// none when no poison was consumed), and the calls made.
+template <class Outputs>
+struct PoisonedRun {
+  Outputs outputs;
+  std::vector<OobRead> reads;
+  std::string failure;
+  int calls = 0;
+};
+
+/// One PoisonSession: the poisoned run, and attribution when it fails `fails` or has a NaN where `ref` has none.
+template <class Case, class Outputs, class Call, class Fails>
+PoisonedRun<Outputs> run_poisoned(const Case& c, const Outputs& ref, Call&& call, Fails&& fails) {
+  PoisonSession<Case, Outputs, std::decay_t<Call>> session(c, std::forward<Call>(call), true);
+  PoisonedRun<Outputs> res;
+  res.outputs = session.run_all();
+  if (session.poisoned() && (detail::has_new_nan(res.outputs, ref) || fails(res.outputs))) {
+    auto found = session.attribute(res.outputs, fails);
+    res.reads = std::move(found.reads);
+    res.failure = std::move(found.failure);
+  }
+  res.calls = session.calls();
+  return res;
 }
 
 /// run_poisoned whose comparison is "has a NaN where the reference has none" (tests).
