@@ -17,6 +17,7 @@
 #include "device/core/options.h"
 #include "oracle/batching.h"
 #include "oracle/impl.h"
+#include "oracle/impl_poison.h"
 #include "oracle/op.h"
 
 namespace lockstep::oracle {
@@ -118,15 +119,32 @@ class LockstepOp final : public TypedOp<Case> {
     Outputs ref, dev;
     if (!run_reporting_errors(rep, "invalid case: ", [&] { ref = row_.reference(c); })) return res;
     const Case before = c;
-    if (!run_reporting_errors(rep, "device: ", [&] {
-          dev = options.impl ? impl_outputs(*options.impl, row_.name, c, ref) : row_.device(c, dopt);
-        }))
+    // An external implementation runs on the poisoned case (oracle/impl_poison.h); after a failed comparison,
+    // attribution re-runs it.
+    auto impl_call = [&](const Case& x) { return impl_outputs(*options.impl, row_.name, x, ref); };
+    PoisonSession<Case, Outputs, decltype(impl_call)> poison(c, impl_call, options.impl != nullptr);
+    if (!run_reporting_errors(rep, "device: ", [&] { dev = options.impl ? poison.run_all() : row_.device(c, dopt); }))
       return res;
     res.reference_outputs = to_record(ref);
     res.device_outputs = to_record(dev);
     check_inputs_unmodified(rep, before, c);
     if (row_.check) row_.check(c, ref, dev, rep);
     apply_rules(c, ref, dev, dopt, rep);
+    if (!rep.passed && poison.poisoned()) {
+      auto fails = [&](const Outputs& d) {  // the comparison above, on a scratch report
+        Report scratch;
+        scratch.impl = rep.impl;
+        if (row_.check) row_.check(c, ref, d, scratch);
+        apply_rules(c, ref, d, dopt, scratch);
+        return !scratch.passed;
+      };
+      run_reporting_errors(rep, "device (poison attribution): ", [&] {
+        const auto found = poison.attribute(dev, fails);
+        if (found.failure.empty()) return;
+        rep.device_oob.insert(rep.device_oob.end(), found.reads.begin(), found.reads.end());
+        rep.fail(found.failure);
+      });
+    }
     return res;
   }
 

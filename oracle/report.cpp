@@ -24,6 +24,14 @@ std::vector<OobRead> oob_from(const nlohmann::json& arr) {
 }  // namespace
 
 std::string oob_line(const OobRead& o) {
+  // Rows of a black-box implementation's poisoned reads (oracle/impl_poison.h): an unreferenced page, or a
+  // stale entry whose value is in range.
+  if (o.slot < 0) return fmt::format("page {}: poisoned, no valid page-table entry references it", o.page);
+  if (o.seq < 0)
+    return fmt::format("page_indices[{}] = {}, a stale trailing entry (read through poisoning)", o.slot, o.page);
+  if (o.page >= 0 && o.page < o.bound)
+    return fmt::format("seq {} token {}: page_indices[{}] = {}, a stale entry (read through poisoning)", o.seq, o.token,
+                       o.slot, o.page);
   return fmt::format("seq {} token {}: page_indices[{}] = {} outside [0, {})", o.seq, o.token, o.slot, o.page, o.bound);
 }
 

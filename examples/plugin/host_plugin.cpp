@@ -11,6 +11,8 @@
 //   LOCKSTEP_EXAMPLE_ABI         the ABI version it reports (default LOCKSTEP_IMPL_ABI_VERSION)
 //   LOCKSTEP_EXAMPLE_WRITES_INPUT  flips a byte of the first non-empty input tensor after each run
 //   LOCKSTEP_EXAMPLE_CUDA        tensors in CUDA device memory (built when nvcc exists; runs with a GPU)
+//   LOCKSTEP_EXAMPLE_STALE_READ  declares ragged_paged_attention only, with a read of a stale page (a bug
+//                                lockstep must report as an out-of-bounds read: oracle/impl_poison.h)
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -133,6 +135,33 @@ void run_op(const lockstep_args* in, lockstep_args* out) {
   o.fields(to);
 }
 
+#ifdef LOCKSTEP_EXAMPLE_STALE_READ
+// The bug: a tile loader that also fetches the page of the entry after each sequence's last valid one (the
+// entry "one past kv_len": stale, or the next sequence's first) and masks it out by multiplying with a zero
+// weight. Harmless while that page holds finite numbers — so without poisoning it passes — but a read of
+// memory the kernel must not touch. It stays inside the cache buffer (an out-of-range entry is skipped).
+void run_rpa_stale_read(const lockstep_args* in, lockstep_args* out) {
+  RpaCase c;
+  FromArgs from{in};
+  c.fields(from);
+  RpaOutputs o = device::ragged_paged_attention(c, device::Options{});
+  const int64_t P = c.kv_cache.dim(0), Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+  for (int64_t i = 0; i < c.num_seqs; ++i) {
+    if (c.q_len(i) == 0) continue;
+    const int64_t first = (c.cu_kv_lens.get_int(i) + c.page_size - 1) / c.page_size;
+    const int64_t slot = first + (c.kv_len(i) + c.page_size - 1) / c.page_size;  // one past the last valid entry
+    if (slot >= c.page_indices.numel()) continue;
+    const int64_t page = c.page_indices.get_int(slot);
+    if (page < 0 || page >= P) continue;
+    const double key = c.kv_cache.get(page * c.page_size * 2 * Hkv * D);  // the page's first key, head 0, d 0
+    const int64_t e = c.cu_q_lens.get_int(i) * Hq * D;                   // the sequence's first query row
+    o.out.set(e, o.out.get(e) + 0.0 * key);
+  }
+  ToArgs to{out};
+  o.fields(to);
+}
+#endif
+
 struct Row {
   const char* op;
   RunFn run;
@@ -147,8 +176,12 @@ constexpr Row kRows[] = {
     {"qkv_rmsnorm", run_op<QkvRmsNormCase, QkvRmsNormOutputs, device::qkv_rmsnorm, device::kQkvNormFaults>},
     {"gelu_tanh_mul", run_op<GeluTanhMulCase, GeluTanhMulOutputs, device::gelu_tanh_mul, device::kGeluFaults>},
     {"rope", run_op<RopeCase, RopeOutputs, device::rope, device::kRopeFaults>},
+#ifdef LOCKSTEP_EXAMPLE_STALE_READ
+    {"ragged_paged_attention", run_rpa_stale_read},
+#else
     {"ragged_paged_attention",
      run_op<RpaCase, RpaOutputs, device::ragged_paged_attention, device::kRpaFaults>},
+#endif
     {"kv_sharing", run_op<KvSharingCase, KvSharingOutputs, device::kv_sharing, device::kKvSharingFaults>},
     {"page_table", run_op<PageTableDumpCase, PageTableDumpOutputs, device::page_table, device::kPageTableFaults>},
     {"pool_sizing", run_op<PoolSizingCase, PoolSizingOutputs, device::pool_sizing, device::kPoolSizingFaults>},
@@ -163,6 +196,8 @@ constexpr lockstep_capability kNarrow[] = {{"dtype", "f32", LOCKSTEP_ANY_RANGE},
                                            {"mode", "causal", LOCKSTEP_ANY_RANGE},
                                            {"head_dim", "128", LOCKSTEP_ANY_RANGE}};
 constexpr lockstep_op_support kOps[] = {{"ragged_paged_attention", kNarrow, 3}};
+#elif defined(LOCKSTEP_EXAMPLE_STALE_READ)
+constexpr lockstep_op_support kOps[] = {{"ragged_paged_attention", nullptr, 0}};
 #elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
 constexpr lockstep_capability kHead7[] = {{"head_dim", "7", LOCKSTEP_ANY_RANGE}};
 constexpr lockstep_op_support kOps[] = {{"rope", kHead7, 1}};
@@ -180,6 +215,8 @@ constexpr const char* kName = "lockstep-example-f32-only-faulty";
 constexpr const char* kName = "lockstep-example-f32-only";
 #elif defined(LOCKSTEP_EXAMPLE_IMPOSSIBLE)
 constexpr const char* kName = "lockstep-example-impossible";
+#elif defined(LOCKSTEP_EXAMPLE_STALE_READ)
+constexpr const char* kName = "lockstep-example-rpa-stale-read";
 #elif defined(LOCKSTEP_EXAMPLE_RPA_NARROW)
 constexpr const char* kName = "lockstep-example-rpa-causal-f32-d128";
 #elif defined(LOCKSTEP_EXAMPLE_CUDA)

@@ -1,0 +1,43 @@
+#!/bin/bash
+# Black-box OOB detection for --impl (issue 12 item 4, oracle/impl_poison.h), end to end through the example
+# plugins. Usage: poison_test.sh LOCKSTEP SOURCE_DIR PYTHON PLUGIN_DIR [CASES]
+#   - the correct host plugin passes CASES (default 2000) ragged_paged_attention and kv_sharing cases with
+#     poisoning on (it never reads a stale entry or an unreferenced page);
+#   - the stale-read plugin (reads the page of the entry one past each sequence's kv_len, masked by a zero
+#     weight) passes without poisoning (LOCKSTEP_IMPL_POISON=off: the bug is invisible to the comparison) and
+#     with it fails with an out-of-bounds read naming the sequence and entry, shrinks, dumps; replay --impl
+#     reproduces the report (OOB rows included); the same dump passes through the correct plugin.
+. "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+PLUGINS=$4
+CASES=${5:-2000}
+HOST=$PLUGINS/liblockstep_example_host.so
+STALE=$PLUGINS/liblockstep_example_stale_read.so
+cd "$tmp" || exit 1
+
+for op in ragged_paged_attention kv_sharing; do
+  "$LOCKSTEP" fuzz --op $op --impl "$HOST" --cases "$CASES" > host_$op.txt 2>&1 ||
+    fail "correct plugin, $op, poisoned: exit $?: $(cat host_$op.txt)"
+  grep -qE "^$op +$CASES cases +0 failing" host_$op.txt || fail "correct plugin: $op did not pass: $(cat host_$op.txt)"
+done
+
+# Without poisoning the stale read goes unnoticed (the zero weight hides the finite page it read).
+LOCKSTEP_IMPL_POISON=off "$LOCKSTEP" fuzz --impl "$STALE" --cases 300 > unpoisoned.txt 2>&1 ||
+  fail "stale-read plugin fails without poisoning (the test would not show what poisoning adds): $(cat unpoisoned.txt)"
+
+"$LOCKSTEP" fuzz --impl "$STALE" --cases 1000 --dump-dir dumps > stale.txt 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "stale-read plugin: exit $rc, expected 1: $(cat stale.txt)"
+grep -q "shrunk in" stale.txt || fail "stale read: not shrunk: $(cat stale.txt)"
+grep -qE "failure: device read poisoned KV memory \(out-of-bounds read\): (seq [0-9]+ page_indices\[[0-9]+\] = -?[0-9]+, a stale entry|page_indices\[[0-9]+\] = -?[0-9]+, a stale trailing entry)" stale.txt ||
+  fail "stale read not reported as an OOB read naming the entry: $(cat stale.txt)"
+grep -qE "device OOB read: (seq [0-9]+ token [0-9]+: )?page_indices\[[0-9]+\] = -?[0-9]+.*stale" stale.txt ||
+  fail "no device OOB row: $(cat stale.txt)"
+dump=$(grep -o 'dumps/ragged_paged_attention[^ ]*\.h5' stale.txt | head -1)
+[ -f "$dump" ] || fail "stale read: no dump: $(cat stale.txt)"
+grep -qF "reproduce: lockstep replay $dump --impl $STALE" stale.txt || fail "repro command lacks --impl: $(cat stale.txt)"
+"$LOCKSTEP" replay "$dump" --impl "$STALE" > replay.txt; rc=$?
+[ $rc -eq 1 ] || fail "replay --impl stale: exit $rc, expected 1: $(cat replay.txt)"
+grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
+grep -q "device read poisoned KV memory" replay.txt || fail "replay lacks the OOB failure: $(cat replay.txt)"
+"$LOCKSTEP" replay "$dump" --impl "$HOST" > fixed.txt || fail "the same case through the correct plugin fails: $(cat fixed.txt)"
+echo "poison_test: all checks passed"
