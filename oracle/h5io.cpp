@@ -332,12 +332,14 @@ class TemporaryFileScope {
   TemporaryFileScope& operator=(const TemporaryFileScope&) = delete;
 };
 
-/// Writes the whole file at `tmp`; `path` names objects in error messages.
-void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) {
+/// Writes the whole file at `tmp`; `path` names objects in error messages. With `image`, the file is built
+/// in memory (core driver, no backing store) and its bytes are stored there instead.
+void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d, std::string* image = nullptr) {
   const std::string f = path + ":";
   Handle fcpl = own_plist(H5Pcreate(H5P_FILE_CREATE), path);
   track_creation_order(fcpl.get(), path);
   Handle fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), path);
+  if (image) check(H5Pset_fapl_core(fapl.get(), 1 << 16, 0), path, "cannot set the in-memory driver");
   // The 1.8 object-header format: dense attribute storage (attributes over 64 KiB) and creation-order
   // indexes, readable by every HDF5 since 1.8 (h5py included).
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), path, "cannot set file format");
@@ -362,6 +364,14 @@ void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) 
       }
     }
     if (!d.report_json.empty()) write_string_dataset(root.get(), "report_json", d.report_json, f + "/report_json");
+  }
+  if (image) {
+    check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path, "cannot flush the in-memory file");
+    const ssize_t n = H5Fget_file_image(file.get(), nullptr, 0);
+    check(n < 0 ? -1 : 0, path, "cannot get the file image size");
+    image->assign(static_cast<size_t>(n), '\0');
+    check(H5Fget_file_image(file.get(), image->data(), image->size()) == n ? 0 : -1, path,
+          "cannot get the file image");
   }
   check(H5Fclose(file.release()), path, "cannot close (flush) file " + tmp);
 }
@@ -1148,6 +1158,15 @@ void write_file(const std::string& path, const Dump& d) {
     std::filesystem::remove(tmp, ec);
     throw Error(path, "", "cannot rename " + tmp + " into place: " + reason);
   }
+}
+
+std::string write_image(const Dump& d, const std::string& name) {
+  check_dump_for_write(name, d);
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  silence_hdf5();
+  std::string image;
+  write_hdf5(name, name, d, &image);
+  return image;
 }
 
 void remove_temporary_file_now() noexcept {
