@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -332,14 +333,12 @@ class TemporaryFileScope {
   TemporaryFileScope& operator=(const TemporaryFileScope&) = delete;
 };
 
-/// Writes the whole file at `tmp`; `path` names objects in error messages. With `image`, the file is built
-/// in memory (core driver, no backing store) and its bytes are stored there instead.
-void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d, std::string* image = nullptr) {
+/// Writes the whole file at `tmp`; `path` names objects in error messages.
+void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d) {
   const std::string f = path + ":";
   Handle fcpl = own_plist(H5Pcreate(H5P_FILE_CREATE), path);
   track_creation_order(fcpl.get(), path);
   Handle fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), path);
-  if (image) check(H5Pset_fapl_core(fapl.get(), 1 << 16, 0), path, "cannot set the in-memory driver");
   // The 1.8 object-header format: dense attribute storage (attributes over 64 KiB) and creation-order
   // indexes, readable by every HDF5 since 1.8 (h5py included).
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), path, "cannot set file format");
@@ -364,14 +363,6 @@ void write_hdf5(const std::string& tmp, const std::string& path, const Dump& d, 
       }
     }
     if (!d.report_json.empty()) write_string_dataset(root.get(), "report_json", d.report_json, f + "/report_json");
-  }
-  if (image) {
-    check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path, "cannot flush the in-memory file");
-    const ssize_t n = H5Fget_file_image(file.get(), nullptr, 0);
-    check(n < 0 ? -1 : 0, path, "cannot get the file image size");
-    image->assign(static_cast<size_t>(n), '\0');
-    check(H5Fget_file_image(file.get(), image->data(), image->size()) == n ? 0 : -1, path,
-          "cannot get the file image");
   }
   check(H5Fclose(file.release()), path, "cannot close (flush) file " + tmp);
 }
@@ -1164,8 +1155,24 @@ std::string write_image(const Dump& d, const std::string& name) {
   check_dump_for_write(name, d);
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   silence_hdf5();
+  // Written to a temporary file and read back: an in-memory (core driver) image taken with
+  // H5Fget_file_image before the close fails h5py's superblock checksum.
+  static uint64_t counter = 0;
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path() /
+                                    fmt::format("lockstep-image-{}-{}.h5", static_cast<long>(::getpid()), counter++);
   std::string image;
-  write_hdf5(name, name, d, &image);
+  try {
+    write_hdf5(tmp.string(), name, d);
+    std::ifstream in(tmp, std::ios::binary);
+    image.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    require(in.good() || in.eof(), name, tmp.string(), "cannot read back the temporary file");
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
   return image;
 }
 

@@ -322,8 +322,8 @@ class WorkerImpl final : public Impl {
     return "; its last output: " + escape_control(s);
   }
 
-  /// The worker died: reap it, collect its last output, stop; returns "exited with status 1; its last ...".
-  std::string died() const {
+  /// The worker died: reap it, collect its last output, stop; returns "exited with status 1 WHEN; its last ...".
+  std::string died(const std::string& when) const {
     int status = 0;
     const auto until = Clock::now() + std::chrono::milliseconds(2000);
     bool reaped = false;
@@ -333,7 +333,7 @@ class WorkerImpl final : public Impl {
       if (!reaped) ::usleep(5000);
     }
     drain_stderr();
-    std::string what = reaped ? describe_status(status) : "closed its socket";
+    std::string what = (reaped ? describe_status(status) : "closed its socket") + when;
     const std::string tail = tail_text();
     if (!reaped) stop(true);
     else {
@@ -372,12 +372,12 @@ class WorkerImpl final : public Impl {
       if (sent < out.size() && (p[0].revents & POLLOUT)) {
         const ssize_t n = ::send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) sent += static_cast<size_t>(n);
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(field, value, "the worker " + died() + when);
+        else if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(field, value, "the worker " + died(when));
       }
       if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
         char buf[1 << 16];
         const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) throw Error(field, value, "the worker " + died() + when);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) throw Error(field, value, "the worker " + died(when));
         if (n > 0) in.append(buf, static_cast<size_t>(n));
         if (!have_header && in.size() >= 12) {
           f.tag = in.substr(0, 4);

@@ -161,6 +161,10 @@ int cmd_abi(const std::string& name) {
   return 0;
 }
 
+/// --impl-timeout, --impl-startup-timeout, --impl-in-process (fuzz, run, replay, list): how long a Python
+/// worker (oracle/impl_worker.h) or an isolated plugin call may take, and the plugins' isolation.
+ImplOptions g_impl_options;
+
 /// `lockstep list --impl lib.so`: the plugin's name, memory space, ops and capabilities (it loads and checks).
 int cmd_list_impl(const std::string& path) {
   const auto impl = Impl::load(path, g_impl_options);
@@ -195,10 +199,6 @@ int cmd_list(bool json) {
   fmt::print("backends: cpu, staged{}\n", cuda ? ", cuda" : fmt::format(" (cuda unavailable: {})", why));
   return 0;
 }
-
-/// --impl-timeout, --impl-startup-timeout, --impl-in-process (fuzz, run, replay, list): how long a Python
-/// worker (oracle/impl_worker.h) or an isolated plugin call may take, and the plugins' isolation.
-ImplOptions g_impl_options;
 
 struct FuzzArgs {
   std::vector<std::string> ops;

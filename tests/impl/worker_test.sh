@@ -79,7 +79,7 @@ LOCKSTEP_TEST_MODE=crash "$LOCKSTEP" replay "$cdump" --impl "python:$W/numpy_gel
 grep -q "report is identical to the one stored in the dump" crash_replay.txt || fail "crash replay differs: $(cat crash_replay.txt)"
 
 # ---- workers that cannot be used: one line, exit 2 ----
-printf 'import lockstep_worker\nthis is not python\n' > syntax.py
+printf 'import lockstep_worker\ndef (:\n' > syntax.py
 expect_error "--impl = python:$tmp/syntax.py: the worker exited with status 1 before declaring itself" \
   fuzz --impl python:syntax.py --cases 1
 grep -q "SyntaxError" "$tmp/err.txt" || fail "start-up failure does not quote the worker: $(cat "$tmp/err.txt")"
