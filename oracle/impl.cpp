@@ -116,6 +116,7 @@ class PluginImpl final : public Impl {
 
  private:
   void call_isolated(const std::string& op, const lockstep_args& in, lockstep_args& out) const;
+  double timeout() const { return options_.timeout_s > 0 ? options_.timeout_s : kDefaultImplTimeout; }
   ImplOptions options_;
   void* handle_ = nullptr;
   lockstep_impl_run_fn run_ = nullptr;
@@ -201,7 +202,7 @@ void PluginImpl::call_isolated(const std::string& op, const lockstep_args& in, l
   ::close(p[1]);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(options_.timeout_s));
+                            std::chrono::duration<double>(timeout()));
   // What arrives, in order: rc, message length, message, the buffers.
   int32_t rc = 0;
   uint32_t n = 0;
@@ -245,7 +246,7 @@ void PluginImpl::call_isolated(const std::string& op, const lockstep_args& in, l
   }
   const std::string where = " (the plugin runs in a child process; --impl-in-process runs it in lockstep's)";
   require(!timed_out, "impl " + name_, op,
-          fmt::format("lockstep_impl_run did not return within {:g} s (--impl-timeout): killed{}", options_.timeout_s, where));
+          fmt::format("lockstep_impl_run did not return within {:g} s (--impl-timeout): killed{}", timeout(), where));
   if (eof || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string how = WIFSIGNALED(status) ? fmt::format("was killed by signal {} (SIG{})", WTERMSIG(status),
                                                         sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?")

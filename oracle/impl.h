@@ -42,9 +42,14 @@ struct ImplOpSupport {
   std::string caps_text() const;  ///< "; "-joined texts, or "none"
 };
 
-/// Options of external implementations that run in another process (the Python worker).
+/// Seconds a case may take in an external implementation unless --impl-timeout or the worker says otherwise.
+inline constexpr double kDefaultImplTimeout = 60;
+
+/// Options of external implementations that run in another process (the Python worker, isolated plugins).
 struct ImplOptions {
-  double timeout_s = 60;           ///< per case: a worker that has not answered by then is killed (and restarted)
+  /// Per case: a worker that has not answered by then is killed (and restarted), an isolated plugin call
+  /// killed. 0 = the default: what the worker declared (lockstep_worker.set_timeout), else kDefaultImplTimeout.
+  double timeout_s = 0;
   double startup_timeout_s = 300;  ///< start-up of the worker until it has declared itself (imports, JIT)
   /// Host-memory plugins: each call runs in a forked child (a crash or hang of the plugin fails that case
   /// only; timeout_s applies). false = in lockstep's process (a plugin crash ends lockstep). CUDA plugins

@@ -74,6 +74,10 @@ class WorkerImpl final : public Impl {
   }
   ~WorkerImpl() override { stop(false); }
 
+  double timeout() const {
+    return options_.timeout_s > 0 ? options_.timeout_s : declared_timeout_ > 0 ? declared_timeout_ : kDefaultImplTimeout;
+  }
+
   /// Starts the worker and takes its declaration (the first start: load()).
   void start_and_declare() {
     const std::string hello = start(options_.startup_timeout_s);
@@ -106,8 +110,8 @@ class WorkerImpl final : public Impl {
     d.info.emplace_back("lockstep_outputs", spec.dump());
     const std::string image = h5::write_image(d, "case sent to the worker");
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(options_.timeout_s));
-    Frame f = transfer(frame("CASE", image), deadline, fmt::format("within {:g} s (--impl-timeout)", options_.timeout_s),
+                                             std::chrono::duration<double>(timeout()));
+    Frame f = transfer(frame("CASE", image), deadline, fmt::format("within {:g} s (--impl-timeout)", timeout()),
                        who, op);
     if (f.tag == "FAIL") throw Error(who, op, "raised: " + escape_control(f.payload));
     if (f.tag != "OUTS") {
@@ -161,6 +165,11 @@ class WorkerImpl final : public Impl {
     std::vector<lockstep_op_support> ops;
     auto keep = [&](std::string s) { return strings.emplace_back(std::move(s)).c_str(); };
     const char* name = keep(text(j, "name"));
+    if (j.contains("timeout_s")) {
+      require(j["timeout_s"].is_number() && j["timeout_s"].get<double>() > 0, "--impl", where,
+              "the worker's timeout_s is not a positive number");
+      declared_timeout_ = j["timeout_s"].get<double>();
+    }
     require(j.contains("ops") && j["ops"].is_array(), "--impl", where, "the worker's declaration lacks the list ops");
     caps.reserve(j["ops"].size());
     for (const auto& o : j["ops"]) {
@@ -407,6 +416,7 @@ class WorkerImpl final : public Impl {
   ImplOptions options_;
   std::string python_;
   std::string hello_;
+  double declared_timeout_ = 0;  ///< the worker's own per-case limit (HELO "timeout_s"; 0 = none)
   mutable std::mutex mu_;
   mutable pid_t pid_ = -1;
   mutable int fd_ = -1, err_fd_ = -1;

@@ -28,10 +28,12 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.experimental.pallas.ops.tpu.ragged_paged_attention import ref_ragged_paged_attention  # noqa: E402
 
-from lockstep_worker import op, set_name  # noqa: E402
+from lockstep_worker import op, set_name, set_timeout  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)
 set_name(f"jax-{jax.__version__}-ref_ragged_paged_attention")
+# A case with many sequences of new shapes compiles hundreds of small XLA programs on first sight.
+set_timeout(900)
 
 
 @op("ragged_paged_attention", capabilities={"mode": ["causal"]})

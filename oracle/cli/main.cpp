@@ -609,8 +609,9 @@ int main(int argc, char** argv) {
   // --impl python:worker.py: per-case and start-up time limits of the worker (every command taking --impl).
   for (CLI::App* cmd : {fuzz, run, replay, list}) {
     cmd->add_option("--impl-timeout", g_impl_options.timeout_s,
-                    "seconds a Python worker (--impl python:...) or an isolated plugin call may take per case; "
-                    "then it is killed and the case fails (a worker is restarted for the next case)")
+                    "seconds a Python worker (--impl python:...) or an isolated plugin call may take per case "
+                    "(default 60, or the worker's own set_timeout); then it is killed and the case fails (a "
+                    "worker is restarted for the next case)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--impl-startup-timeout", g_impl_options.startup_timeout_s,
                     "seconds a Python worker may take to start and declare itself")
