@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -1148,6 +1149,31 @@ void write_file(const std::string& path, const Dump& d) {
     std::filesystem::remove(tmp, ec);
     throw Error(path, "", "cannot rename " + tmp + " into place: " + reason);
   }
+}
+
+std::string write_image(const Dump& d, const std::string& name) {
+  check_dump_for_write(name, d);
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  silence_hdf5();
+  // Written to a temporary file and read back: an in-memory (core driver) image taken with
+  // H5Fget_file_image before the close fails h5py's superblock checksum.
+  static uint64_t counter = 0;
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path() /
+                                    fmt::format("lockstep-image-{}-{}.h5", static_cast<long>(::getpid()), counter++);
+  std::string image;
+  try {
+    write_hdf5(tmp.string(), name, d);
+    std::ifstream in(tmp, std::ios::binary);
+    image.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    require(in.good() || in.eof(), name, tmp.string(), "cannot read back the temporary file");
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  return image;
 }
 
 void remove_temporary_file_now() noexcept {

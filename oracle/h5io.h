@@ -114,6 +114,10 @@ struct Dump {
 /// then keeps the type's default, which is the same empty tensor.
 void write_file(const std::string& path, const Dump& d);
 
+/// The bytes of the file write_file() would write for `d` (an HDF5 file image, built in memory: nothing is
+/// written to disk); `name` stands for the file in error messages. Same checks and Errors as write_file().
+std::string write_image(const Dump& d, const std::string& name);
+
 /// Removes the temporary file a write_file() in progress is writing, if any. Async-signal-safe: for a
 /// handler about to end the process (lockstep's second SIGINT/SIGTERM), so no `*.tmp.<pid>` is left.
 void remove_temporary_file_now() noexcept;

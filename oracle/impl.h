@@ -42,15 +42,46 @@ struct ImplOpSupport {
   std::string caps_text() const;  ///< "; "-joined texts, or "none"
 };
 
+/// Seconds a case may take in an external implementation unless --impl-timeout or the worker says otherwise.
+inline constexpr double kDefaultImplTimeout = 60;
+
+/// Options of external implementations that run in another process (the Python worker, isolated plugins).
+struct ImplOptions {
+  /// Per case: a worker that has not answered by then is killed (and restarted), an isolated plugin call
+  /// killed. 0 = the default: what the worker declared (lockstep_worker.set_timeout), else kDefaultImplTimeout.
+  double timeout_s = 0;
+  double startup_timeout_s = 300;  ///< start-up of the worker until it has declared itself (imports, JIT)
+  /// Host-memory plugins: each call runs in a forked child (a crash or hang of the plugin fails that case
+  /// only; timeout_s applies). false = in lockstep's process (a plugin crash ends lockstep). CUDA plugins
+  /// always run in-process (a CUDA context does not survive fork).
+  bool isolate_plugins = true;
+};
+
+/// One output a worker is asked for: a tensor with the dtype and shape the reference produced, or a scalar.
+struct ImplOutputSpec {
+  std::string name;
+  std::string kind;  ///< "tensor", "int" or "real"
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+};
+
+/// An external implementation, whatever its transport: a C-ABI plugin (`--impl lib.so`, this file's
+/// impl_outputs marshals named lockstep_args) or a Python worker process (`--impl python:worker.py`,
+/// oracle/impl_worker.h: the case and the wanted outputs travel as HDF5 file images in the dump schema).
+/// Both declare a name and per-op capabilities, checked the same way against the op's case fields.
 class Impl {
  public:
-  /// Loads and checks a plugin. Every problem (not a library, a missing export, an ABI mismatch, an
-  /// unknown op or case field in its capabilities) throws one Error naming the library and what is wrong.
-  static std::shared_ptr<const Impl> load(const std::string& path);
-  ~Impl();
+  enum class Transport { plugin, python };
+  /// Loads and checks an implementation: `python:PATH` starts a Python worker, anything else is a plugin
+  /// library. Every problem (not a library, a missing export, an ABI mismatch, a worker that does not
+  /// start, an unknown op or case field in its capabilities) throws one Error naming it and what is wrong.
+  static std::shared_ptr<const Impl> load(const std::string& spec, const ImplOptions& options = {});
+  virtual ~Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
+  Transport transport() const { return transport_; }
+  /// What --impl takes to load it again (absolute; `python:` prefixed for a worker).
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
   device::ImplMemory memory() const { return memory_; }
@@ -59,17 +90,23 @@ class Impl {
   const ImplOpSupport& support(const std::string& op) const;
   /// Throws Error when the plugin's memory space is not available here (CUDA without a device).
   void require_memory() const;
-  /// Calls the plugin (serialised); a nonzero return throws Error with the plugin's message.
-  void call(const std::string& op, const lockstep_args& in, lockstep_args& out) const;
+  /// Plugin transport: calls lockstep_impl_run (serialised); a nonzero return throws Error with the plugin's
+  /// message.
+  virtual void call(const std::string& op, const lockstep_args& in, lockstep_args& out) const;
+  /// Record transport: runs the case (its fields) and returns the implementation's outputs record (not
+  /// checked against `wanted` here). A failure, crash or timeout of the implementation throws Error.
+  virtual Record exchange(const std::string& op, const Record& case_fields,
+                          const std::vector<ImplOutputSpec>& wanted) const;
 
- private:
-  Impl() = default;
+ protected:
+  explicit Impl(Transport t) : transport_(t) {}
+  /// Takes name, memory and ops from `d` with every check of load(); `path` names the implementation in
+  /// the errors (field --impl).
+  void declare(const lockstep_impl_desc* d, const std::string& path);
+  Transport transport_;
   std::string path_, name_;
   device::ImplMemory memory_ = device::ImplMemory::host;
   std::vector<ImplOpSupport> ops_;
-  void* handle_ = nullptr;
-  lockstep_impl_run_fn run_ = nullptr;
-  mutable std::mutex mu_;
 };
 
 namespace detail {
@@ -218,6 +255,67 @@ struct OutputFill {
   }
 };
 
+/// Record transport: the wanted outputs (what impl_produces) with the reference's dtypes and shapes.
+struct OutputSpecs {
+  std::vector<ImplOutputSpec> specs;
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&... extra) {
+    if (!impl_produces(rule_of(extra...))) return;
+    if constexpr (std::is_same_v<F, Tensor>) {
+      specs.push_back({name, "tensor", f.dtype(), f.shape()});
+    } else if constexpr (std::is_same_v<F, double>) {
+      specs.push_back({name, "real", DType::f32, {}});
+    } else if constexpr (std::is_integral_v<F>) {
+      specs.push_back({name, "int", DType::f32, {}});
+    }
+  }
+};
+
+/// Checks the returned record against the wanted outputs: one message per problem (missing, not asked
+/// for, wrong kind, dtype or shape); empty when it fits.
+std::vector<std::string> check_returned(const Record& got, const std::vector<ImplOutputSpec>& wanted);
+
+/// Visits the device outputs (a copy of the reference's), taking what the implementation returned.
+struct RecordFill {
+  const Record& got;
+  template <class F, class... Extra>
+  void operator()(const char* name, F& f, const Extra&... extra) {
+    const Rule rule = rule_of(extra...);
+    if constexpr (std::is_same_v<F, Tensor>) {
+      if (rule.kind == Rule::oob_reads) f = oob_tensor({});
+    } else if constexpr (std::is_integral_v<F>) {
+      if (rule.kind == Rule::oob_dropped) f = 0;
+    }
+    if (!impl_produces(rule)) return;
+    const FieldValue* v = got.find(name);
+    if constexpr (std::is_same_v<F, Tensor>) {
+      f = std::get<Tensor>(*v);
+    } else if constexpr (std::is_same_v<F, double>) {
+      f = std::holds_alternative<double>(*v) ? std::get<double>(*v) : static_cast<double>(std::get<int64_t>(*v));
+    } else if constexpr (std::is_integral_v<F>) {
+      f = static_cast<F>(std::get<int64_t>(*v));
+    }
+  }
+};
+
+/// The device side through a record transport (a Python worker).
+template <class Case, class Outputs>
+Outputs record_outputs(const Impl& impl, const std::string& op, const Case& c, const Outputs& ref) {
+  OutputSpecs specs;
+  const_cast<Outputs&>(ref).fields(specs);
+  const Record got = impl.exchange(op, to_record(c), specs.specs);
+  const std::vector<std::string> problems = check_returned(got, specs.specs);
+  if (!problems.empty()) {
+    std::string all;
+    for (const std::string& p : problems) all += (all.empty() ? "" : "; ") + p;
+    throw Error("impl " + impl.name(), op, "wrong outputs: " + all);
+  }
+  Outputs dev = ref;
+  RecordFill fill{got};
+  dev.fields(fill);
+  return dev;
+}
+
 }  // namespace detail
 
 /// The device side of the op contract through plugin `impl`: the case's fields as inputs, the outputs the
@@ -225,6 +323,7 @@ struct OutputFill {
 /// input the plugin wrote.
 template <class Case, class Outputs>
 Outputs impl_outputs(const Impl& impl, const std::string& op, const Case& c, const Outputs& ref) {
+  if (impl.transport() != Impl::Transport::plugin) return detail::record_outputs(impl, op, c, ref);
   detail::ImplCall call(impl.memory());
   std::vector<lockstep_arg> in;
   std::vector<std::pair<std::string, const Tensor*>> tensors;

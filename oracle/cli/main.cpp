@@ -162,11 +162,18 @@ int cmd_abi(const std::string& name) {
   return 0;
 }
 
+/// --impl-timeout, --impl-startup-timeout, --impl-in-process (fuzz, run, replay, list): how long a Python
+/// worker (oracle/impl_worker.h) or an isolated plugin call may take, and the plugins' isolation.
+ImplOptions g_impl_options;
+
 /// `lockstep list --impl lib.so`: the plugin's name, memory space, ops and capabilities (it loads and checks).
 int cmd_list_impl(const std::string& path) {
-  const auto impl = Impl::load(path);
-  fmt::print("impl {} ({}), ABI version {}, memory {}\n", impl->name(), impl->path(), LOCKSTEP_IMPL_ABI_VERSION,
-             impl->memory() == device::ImplMemory::cuda ? "cuda" : "host");
+  const auto impl = Impl::load(path, g_impl_options);
+  if (impl->transport() == Impl::Transport::python)
+    fmt::print("impl {} ({}), Python worker\n", impl->name(), impl->path());
+  else
+    fmt::print("impl {} ({}), ABI version {}, memory {}\n", impl->name(), impl->path(), LOCKSTEP_IMPL_ABI_VERSION,
+               impl->memory() == device::ImplMemory::cuda ? "cuda" : "host");
   for (const ImplOpSupport& s : impl->ops()) fmt::print("  {:<24} capabilities: {}\n", s.op, s.caps_text());
   return 0;
 }
@@ -291,7 +298,7 @@ struct ImplOps {
 };
 ImplOps impl_ops(const std::string& path, const std::vector<std::string>& names) {
   ImplOps r;
-  r.impl = Impl::load(path);
+  r.impl = Impl::load(path, g_impl_options);
   std::vector<std::string> wanted = names;
   if (wanted.empty())
     for (const ImplOpSupport& s : r.impl->ops()) wanted.push_back(s.op);
@@ -464,7 +471,7 @@ int cmd_replay_expect_pass(const std::string& path, const std::string& backend,
     std::optional<Backend> b;
     if (!backend.empty()) b = parse_backend(backend);
     // A plugin this commit cannot load (its ABI changed, say) cannot judge the case either.
-    r = replay_file(path, b, in.load(), fault, impl_path.empty() ? nullptr : Impl::load(impl_path));
+    r = replay_file(path, b, in.load(), fault, impl_path.empty() ? nullptr : Impl::load(impl_path, g_impl_options));
   } catch (const h5::Interrupted&) {
     throw;
   } catch (const Error& e) {
@@ -544,8 +551,9 @@ int main(int argc, char** argv) {
   fuzz->add_option("--shard", fa.shard, "run shard K of N (0-based, 0 <= K < N) of the case range; combine the N "
                                         "`--json` outputs with `lockstep merge`");
   fuzz->add_flag("--coverage", fa.coverage, "print every coverage region's counter (one line per axis)");
-  fuzz->add_option("--impl", fa.impl, "external implementation (a plugin .so, include/lockstep/impl.h) as the device "
-                                      "side; cases stay inside its capabilities; default --op: every op it declares");
+  fuzz->add_option("--impl", fa.impl, "external implementation as the device side: a plugin .so (include/lockstep/impl.h) "
+                                      "or python:worker.py (fixtures/lockstep_worker.py); cases stay inside its "
+                                      "capabilities; default --op: every op it declares");
 
   std::vector<std::string> merge_paths;
   auto* merge = app.add_subcommand("merge", "combine the --json summaries of `lockstep fuzz --shard K/N` runs into "
@@ -579,7 +587,7 @@ int main(int argc, char** argv) {
   InputArgs run_input;
   run_input.add_to(run);
   std::string run_impl;
-  run->add_option("--impl", run_impl, "external implementation (plugin .so) as the device side");
+  run->add_option("--impl", run_impl, "external implementation (plugin .so or python:worker.py) as the device side");
 
   std::string replay_path, replay_backend, replay_fault_flag;
   bool replay_expect_pass = false;
@@ -596,7 +604,7 @@ int main(int argc, char** argv) {
   InputArgs replay_input;
   replay_input.add_to(replay);
   std::string replay_impl;
-  replay->add_option("--impl", replay_impl, "external implementation (plugin .so) as the device side (required for a "
+  replay->add_option("--impl", replay_impl, "external implementation (plugin .so or python:worker.py) as the device side (required for a "
                                             "dump recorded with one)");
 
   // `lockstep bisect` (issue 11): where drift starts in the decoder stack, which fusion causes it.
@@ -632,6 +640,21 @@ int main(int argc, char** argv) {
                          "bisect an external activation trace (fixtures/SCHEMA.md, Decoder traces; written with "
                          "fixtures/lockstep_h5.py write_decoder_trace) against the reference stack: first (step, layer) "
                          "over budget (exit 1), 0 when within budget");
+
+  // --impl python:worker.py: per-case and start-up time limits of the worker (every command taking --impl).
+  for (CLI::App* cmd : {fuzz, run, replay, list}) {
+    cmd->add_option("--impl-timeout", g_impl_options.timeout_s,
+                    "seconds a Python worker (--impl python:...) or an isolated plugin call may take per case "
+                    "(default 60, or the worker's own set_timeout); then it is killed and the case fails (a "
+                    "worker is restarted for the next case)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--impl-startup-timeout", g_impl_options.startup_timeout_s,
+                    "seconds a Python worker may take to start and declare itself")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--impl-in-process{false}", g_impl_options.isolate_plugins,
+                  "run a host plugin's calls in lockstep's process (default: each call in a forked child, so that "
+                  "a crash or hang of the plugin fails that case only)");
+  }
 
   // The first word that is not an option must name a command (CLI11 would say "A subcommand is required").
   for (int i = 1; i < argc; ++i) {
@@ -676,14 +699,14 @@ int main(int argc, char** argv) {
     if (*zoo) rc = cmd_zoo(za, zoo_markdown_flag, json);
     if (*run && !g_interrupted.load())
       rc = cmd_run(run_op, run_in, run_out, run_side, run_device, run_allow_oob, run_input, json,
-                   run_impl.empty() ? nullptr : Impl::load(run_impl));
+                   run_impl.empty() ? nullptr : Impl::load(run_impl, g_impl_options));
     if (*bisect_cmd) rc = bisect::run_bisect_command(bisect_args);
     if (*replay) {
       const auto fault = replay_fault(replay_fault_flag, replay_fault_opt->count() > 0);
       rc = replay_expect_pass
                ? cmd_replay_expect_pass(replay_path, replay_backend, fault, replay_input, json, replay_impl)
                : cmd_replay(replay_path, replay_backend, fault, replay_input, json,
-                            replay_impl.empty() ? nullptr : Impl::load(replay_impl));
+                            replay_impl.empty() ? nullptr : Impl::load(replay_impl, g_impl_options));
     }
   } catch (const h5::Interrupted&) {
     rc = kExitInterrupted;

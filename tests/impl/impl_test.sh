@@ -78,6 +78,29 @@ grep -q "failure: device: impl lockstep-example-rpa-causal-f32-d128 = ragged_pag
   fail "plugin error not reported: $(cat refused.txt)"
 # The README's plain-C plugin (examples/plugin/gelu_plugin.c): f32 only, passes.
 "$LOCKSTEP" fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases "$CASES" > gelu.txt 2>&1 || fail "C plugin: exit $?: $(cat gelu.txt)"
+# Plugin calls run in a forked child: a crash, abort or hang (--impl-timeout) of the plugin is that case's
+# failure (shrunk, dumped), lockstep goes on to its summary; --impl-in-process calls it in lockstep.
+MIS=$PLUGINS/liblockstep_example_misbehaving.so
+for mode in crash abort hang; do
+  LOCKSTEP_TEST_MODE=$mode "$LOCKSTEP" fuzz --impl "$MIS" --cases 300 --impl-timeout 1 --shrink-budget 8 \
+    --dump-dir "dumps-$mode" > "mis-$mode.txt" 2>&1
+  rc=$?
+  [ $rc -eq 1 ] || fail "$mode plugin: exit $rc, expected 1: $(cat "mis-$mode.txt")"
+  case $mode in
+    crash) needle="the plugin was killed by signal 11 (SIGSEGV) in lockstep_impl_run (the plugin runs in a child process" ;;
+    abort) needle="the plugin was killed by signal 6 (SIGABRT) in lockstep_impl_run" ;;
+    hang) needle="lockstep_impl_run did not return within 1 s (--impl-timeout): killed" ;;
+  esac
+  grep -qF "$needle" "mis-$mode.txt" || fail "$mode plugin: report lacks '$needle': $(cat "mis-$mode.txt")"
+  grep -qE "^gelu_tanh_mul +([2-9]|[1-9][0-9]+) cases +1 failing" "mis-$mode.txt" || fail "$mode plugin: $(cat "mis-$mode.txt")"
+  ls "dumps-$mode"/gelu_tanh_mul*.h5 > /dev/null 2>&1 || fail "$mode plugin: no dump"
+done
+LOCKSTEP_TEST_MODE=crash "$LOCKSTEP" replay "$(ls dumps-crash/gelu_tanh_mul*.h5 | head -1)" --impl "$MIS" > mis-replay.txt
+[ $? -eq 1 ] && grep -q "report is identical to the one stored in the dump" mis-replay.txt ||
+  fail "crash dump does not replay: $(cat mis-replay.txt)"
+"$LOCKSTEP" fuzz --impl "$MIS" --cases 100 > mis-fine.txt 2>&1 || fail "well-behaved run of the misbehaving plugin: $(cat mis-fine.txt)"
+"$LOCKSTEP" fuzz --impl "$HOST" --op rmsnorm --cases 100 --impl-in-process > inproc.txt 2>&1 ||
+  fail "--impl-in-process: exit $?: $(cat inproc.txt)"
 grep -qF "cases restricted to its capabilities: gate dtype in {f32}" gelu.txt || fail "C plugin summary: $(cat gelu.txt)"
 # Shards of an --impl campaign merge (the summary keeps the impl); a shard without it does not.
 for k in 0 1; do "$LOCKSTEP" --json fuzz --impl "$PLUGINS/libgelu_plugin.so" --cases 60 --shard $k/2 > shard$k.json || fail "shard $k"; done
