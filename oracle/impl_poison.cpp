@@ -124,16 +124,41 @@ std::vector<int64_t> apply_poison(const PoisonPlan& plan, const std::vector<uint
   return pages;
 }
 
+namespace {
+/// The poison's signalling NaN with its quiet bit set: what an implementation that copied the page through
+/// a float conversion (numpy, lockstep_h5.py's bf16 rounding, F16C) hands back for an element it never
+/// wrote. 0 for dtypes whose poison is not a NaN.
+uint32_t quieted_poison_bits(DType dt, const std::byte* poison) {
+  switch (dt) {
+    case DType::f32: { uint32_t u; std::memcpy(&u, poison, 4); return u | 0x00400000u; }
+    case DType::bf16: { uint16_t u; std::memcpy(&u, poison, 2); return u | 0x0040u; }
+    case DType::f16: { uint16_t u; std::memcpy(&u, poison, 2); return u | 0x0200u; }
+    default: return 0;
+  }
+}
+
+/// Whether `out` still holds the poison of `poison`: the same bytes, or the same NaN quieted.
+bool still_poison(DType dt, const std::byte* out, const std::byte* poison, size_t esz) {
+  if (std::memcmp(out, poison, esz) == 0) return true;
+  const uint32_t quiet = quieted_poison_bits(dt, poison);
+  if (quiet == 0) return false;
+  uint32_t u = 0;
+  std::memcpy(&u, out, esz);  // little-endian: the low esz bytes
+  return u == quiet;
+}
+}  // namespace
+
 void unpoison_pool(const PoisonPlan& plan, const std::vector<int64_t>& pages, const Tensor& original,
                    const Tensor& poisoned_pool, Tensor& out) {
   // Element by element: a kernel that wrongly writes part of an unreferenced page leaves its finite values
-  // (compared, and failing) and no poison behind that would read as a consumed page.
+  // (compared, and failing) and no poison behind that would read as a consumed page. An element the
+  // implementation copied through a float conversion comes back as the quieted poison, still untouched.
   const size_t esz = dtype_size(out.dtype());
   for (int64_t p : pages)
     for (int64_t o = 0; o < plan.kv.outer; ++o) {
       const size_t at = static_cast<size_t>((o * plan.kv.pages + p) * plan.kv.page_elems) * esz;
       for (size_t e = at; e < at + static_cast<size_t>(plan.kv.page_elems) * esz; e += esz)
-        if (std::memcmp(out.raw() + e, poisoned_pool.raw() + e, esz) == 0)
+        if (still_poison(out.dtype(), out.raw() + e, poisoned_pool.raw() + e, esz))
           std::memcpy(out.raw() + e, original.raw() + e, esz);
     }
 }
