@@ -231,6 +231,17 @@ struct OutputArgs {
   }
 };
 
+/// An output only lockstep's own kernels produce (their OOB read log, dropped-read count) starts empty in
+/// the device outputs of an external implementation: the reference's copy must not pass as its answer.
+template <class F>
+void clear_lockstep_only(F& f, const Rule& rule) {
+  if constexpr (std::is_same_v<F, Tensor>) {
+    if (rule.kind == Rule::oob_reads) f = oob_tensor({});
+  } else if constexpr (std::is_integral_v<F>) {
+    if (rule.kind == Rule::oob_dropped) f = 0;
+  }
+}
+
 /// Visits the device outputs (a copy of the reference's), replacing what the plugin produced.
 struct OutputFill {
   const ImplCall& call;
@@ -239,11 +250,7 @@ struct OutputFill {
   template <class F, class... Extra>
   void operator()(const char*, F& f, const Extra&... extra) {
     const Rule rule = rule_of(extra...);
-    if constexpr (std::is_same_v<F, Tensor>) {
-      if (rule.kind == Rule::oob_reads) f = oob_tensor({});
-    } else if constexpr (std::is_integral_v<F>) {
-      if (rule.kind == Rule::oob_dropped) f = 0;
-    }
+    clear_lockstep_only(f, rule);
     if (!impl_produces(rule)) return;
     if constexpr (std::is_same_v<F, Tensor>) {
       f = call.download(args[k++], f);
@@ -281,11 +288,7 @@ struct RecordFill {
   template <class F, class... Extra>
   void operator()(const char* name, F& f, const Extra&... extra) {
     const Rule rule = rule_of(extra...);
-    if constexpr (std::is_same_v<F, Tensor>) {
-      if (rule.kind == Rule::oob_reads) f = oob_tensor({});
-    } else if constexpr (std::is_integral_v<F>) {
-      if (rule.kind == Rule::oob_dropped) f = 0;
-    }
+    clear_lockstep_only(f, rule);
     if (!impl_produces(rule)) return;
     const FieldValue* v = got.find(name);
     if constexpr (std::is_same_v<F, Tensor>) {

@@ -245,4 +245,32 @@ DecoderFault parse_decoder_fault(std::string_view name, const std::string& field
               fmt::format("unknown decoder_stack fault (one of: {})", fmt::join(kFaultNames, ", ")));
 }
 
+Tensor to_tensor(const Mat& m, Shape shape, DType dt) {
+  Tensor t(dt, std::move(shape));
+  for (size_t i = 0; i < m.v.size(); ++i) t.set(static_cast<int64_t>(i), m.v[i]);
+  return t;
+}
+
+Tensor to_tensor(const Vec& v, DType dt) {
+  Tensor t(dt, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
+  return t;
+}
+
+Mat to_mat(const Tensor& t, int64_t rows, int64_t cols) {
+  Mat m(rows, cols);
+  const std::vector<double> v = t.values();
+  for (size_t i = 0; i < v.size(); ++i) m.v[i] = static_cast<float>(v[i]);
+  return m;
+}
+
+RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps, DType dt) {
+  RmsNormCase n;
+  n.variant = variant;
+  n.dtype = dt;
+  n.eps = eps;
+  n.x = to_tensor(x, {x.rows, x.cols}, dt);
+  return n;
+}
+
 }  // namespace lockstep::model

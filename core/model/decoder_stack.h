@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "core/fields.h"
+#include "core/norm/rmsnorm.h"
 
 namespace lockstep::model {
 
@@ -105,6 +106,14 @@ struct Mat {
   float at(int64_t r, int64_t c) const { return v[static_cast<size_t>(r * cols + c)]; }
 };
 using Vec = std::vector<float>;
+
+/// The stack's activations handed to an op's case and back: a matrix / vector as a tensor of `dt` (each value
+/// rounded to it), and a tensor's values as a matrix (as stored, in float).
+Tensor to_tensor(const Mat& m, Shape shape, DType dt);
+Tensor to_tensor(const Vec& v, DType dt);
+Mat to_mat(const Tensor& t, int64_t rows, int64_t cols);
+/// An rmsnorm case of `variant` over the rows of `x` (stored as `dt`); the caller sets weights and residuals.
+RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps, DType dt);
 
 /// One layer's weights; every value is bf16-representable (both sides read the same numbers).
 /// Projections are (out, in); norm weights in [0.5, 1.5]; router_scale is Gemma-4's fused

@@ -33,21 +33,13 @@ namespace {
 
 float bfr(float x) { return to_float(to_bf16(x)); }
 
-Tensor tensor(const Mat& m, Shape shape, DType dt = DType::bf16) {
-  Tensor t(dt, std::move(shape));
-  for (size_t i = 0; i < m.v.size(); ++i) t.set(static_cast<int64_t>(i), m.v[i]);
-  return t;
-}
-Tensor tensor(const Vec& v) {
-  Tensor t(DType::bf16, {static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
-  return t;
-}
+Tensor tensor(const Mat& m, Shape shape, DType dt = DType::bf16) { return model::to_tensor(m, std::move(shape), dt); }
+Tensor tensor(const Vec& v) { return model::to_tensor(v, DType::bf16); }
 /// Float values of a bf16 / f16 / f32 tensor, as stored (bf16 for f16: the stack's storage type).
 Mat mat(const Tensor& t, int64_t rows, int64_t cols) {
-  Mat m(rows, cols);
-  const std::vector<double> v = t.values();
-  for (size_t i = 0; i < v.size(); ++i) m.v[i] = t.dtype() == DType::bf16 ? static_cast<float>(v[i]) : bfr(static_cast<float>(v[i]));
+  Mat m = model::to_mat(t, rows, cols);
+  if (t.dtype() != DType::bf16)
+    for (float& x : m.v) x = bfr(x);
   return m;
 }
 Mat reshape(Mat m, int64_t rows, int64_t cols) {
@@ -62,12 +54,7 @@ Mat add(const Mat& a, const Mat& b) {  // bf16 elementwise add (fp32, rounded)
 }
 
 RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps) {
-  RmsNormCase n;
-  n.variant = variant;
-  n.dtype = DType::bf16;
-  n.eps = eps;
-  n.x = tensor(x, {x.rows, x.cols});
-  return n;
+  return model::norm_case(variant, x, eps, DType::bf16);
 }
 
 }  // namespace

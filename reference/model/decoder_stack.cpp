@@ -116,30 +116,11 @@ Mat from_eigen(const MatD& e) {  // stored once in f32
   return m;
 }
 
-Tensor tensor(const Mat& m, Shape shape) {
-  Tensor t(DType::f32, std::move(shape));
-  std::copy(m.v.begin(), m.v.end(), t.data<float>());
-  return t;
-}
-Tensor tensor(const Vec& v) {
-  Tensor t(DType::f32, {static_cast<int64_t>(v.size())});
-  std::copy(v.begin(), v.end(), t.data<float>());
-  return t;
-}
-Mat mat(const Tensor& t, int64_t rows, int64_t cols) {
-  Mat m(rows, cols);
-  const std::vector<double> v = t.values();
-  for (size_t i = 0; i < v.size(); ++i) m.v[i] = static_cast<float>(v[i]);
-  return m;
-}
-
+Tensor tensor(const Mat& m, Shape shape) { return model::to_tensor(m, std::move(shape), DType::f32); }
+Tensor tensor(const Vec& v) { return model::to_tensor(v, DType::f32); }
+Mat mat(const Tensor& t, int64_t rows, int64_t cols) { return model::to_mat(t, rows, cols); }
 RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps) {
-  RmsNormCase n;
-  n.variant = variant;
-  n.dtype = DType::f32;
-  n.eps = eps;
-  n.x = tensor(x, {x.rows, x.cols});
-  return n;
+  return model::norm_case(variant, x, eps, DType::f32);
 }
 
 }  // namespace
