@@ -54,12 +54,46 @@ bool parse_int(const std::string& s, int64_t* v) {
 
 }  // namespace
 
+bool tensor_has_property(const Tensor& t, const std::string& property) {
+  if (t.numel() == 0) return true;
+  if (property == "finite") {
+    if (!is_floating(t.dtype())) return true;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t.get(i))) return false;
+    return true;
+  }
+  if (property == "distinct") {
+    const int64_t row = t.rank() == 0 ? 1 : t.shape().back();
+    if (row <= 1) return true;
+    std::vector<double> v;
+    for (int64_t base = 0; base < t.numel(); base += row) {
+      v.clear();
+      int nans = 0;
+      for (int64_t i = 0; i < row; ++i) {
+        const double x = t.get(base + i);
+        if (std::isnan(x)) ++nans;
+        else v.push_back(x + 0.0);  // -0 + 0 = +0: the two zeros are one value
+      }
+      if (nans > 1) return false;
+      std::sort(v.begin(), v.end());
+      if (std::adjacent_find(v.begin(), v.end()) != v.end()) return false;
+    }
+    return true;
+  }
+  throw Error("capability", property, "is not an element property (finite, distinct)");
+}
+
 std::string Capability::text() const {
   std::string s = field;
   if (kind == tensor_field) {
     std::vector<std::string> parts;
     if (!values.empty()) parts.push_back(fmt::format("dtype in {{{}}}", join(values, ",")));
     if (has_range) parts.push_back(fmt::format("numel in [{}, {}]", min, max));
+    if (!properties.empty()) {
+      std::vector<std::string> p;
+      for (const std::string& x : properties) p.push_back(x == "distinct" ? "distinct per row" : x);
+      parts.push_back("elements " + join(p, " and "));
+    }
     return s + " " + join(parts, ", ");
   }
   std::vector<std::string> parts;
@@ -90,7 +124,9 @@ bool Capability::accepts(const Record& c) const {
       const auto* t = std::get_if<Tensor>(v);
       if (t == nullptr) return false;
       if (t->numel() > 0 && !listed(dtype_name(t->dtype()))) return false;
-      return !has_range || (t->numel() >= min && t->numel() <= max);
+      if (has_range && (t->numel() < min || t->numel() > max)) return false;
+      return std::all_of(properties.begin(), properties.end(),
+                         [&](const std::string& p) { return tensor_has_property(*t, p); });
     }
   }
   return false;
@@ -355,11 +391,26 @@ void Impl::declare(const lockstep_impl_desc* d, const std::string& path) {
         require(cap.values.empty(), flag, path, at + ": a real field takes a range (min, max), not a list");
       } else if (it->kind == "tensor") {
         cap.kind = Capability::tensor_field;
-        for (const std::string& v : cap.values) parse_dtype(v, fmt::format("--impl {}: {}", path, at));
+        std::vector<std::string> dtypes;
+        for (const std::string& v : cap.values) {
+          if (std::find(kTensorProperties.begin(), kTensorProperties.end(), v) != kTensorProperties.end()) {
+            if (std::find(cap.properties.begin(), cap.properties.end(), v) == cap.properties.end())
+              cap.properties.push_back(v);
+            continue;
+          }
+          try {
+            parse_dtype(v, "");
+          } catch (const Error&) {
+            throw Error(flag, path, fmt::format("{}: {} is neither a dtype (f32, bf16, f16, i32, i64, bool) nor an "
+                                                "element property ({})", at, v, join(kTensorProperties, ", ")));
+          }
+          dtypes.push_back(v);
+        }
+        cap.values = std::move(dtypes);
       } else {
         throw Error(flag, path, fmt::format("{}: a {} field cannot be constrained", at, it->kind));
       }
-      require(!cap.values.empty() || cap.has_range, flag, path,
+      require(!cap.values.empty() || cap.has_range || !cap.properties.empty(), flag, path,
               at + ": constrains nothing (no values and min > max)");
       sup.caps.push_back(std::move(cap));
     }

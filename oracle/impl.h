@@ -30,11 +30,23 @@ struct Capability {
   std::vector<std::string> values;  ///< enum names, integers (as text) or tensor dtypes; empty = no list
   bool has_range = false;
   int64_t min = 0, max = -1;
-  /// "dtype in {f32}", "head_dim in {64,128}", "num_seqs in [1, 8]", "q dtype in {f32}, numel in [0, 4096]".
+  /// Tensor fields: element properties (kTensorProperties), declared among the values next to the dtypes.
+  std::vector<std::string> properties;
+  /// "dtype in {f32}", "head_dim in {64,128}", "num_seqs in [1, 8]", "q dtype in {f32}, numel in [0, 4096]",
+  /// "gating_output elements finite and distinct per row".
   std::string text() const;
   /// Whether the case (as a record of its fields) satisfies it.
   bool accepts(const Record& c) const;
 };
+
+/// Element properties a tensor capability may require (include/lockstep/impl.h):
+///   finite    no NaN and no infinity among the elements (floating tensors; integer tensors always are)
+///   distinct  no two equal elements within a row (the last axis): +0 equals -0, and all NaNs are one value —
+///             for implementations whose order of equal values is their own (a top-k, a sort)
+inline const std::vector<std::string> kTensorProperties{"finite", "distinct"};
+
+/// Whether tensor `t` has element property `property` (one of kTensorProperties).
+bool tensor_has_property(const Tensor& t, const std::string& property);
 
 struct ImplOpSupport {
   std::string op;

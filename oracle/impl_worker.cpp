@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -42,10 +43,29 @@ std::string fixtures_dir() {
   return std::string(LOCKSTEP_SOURCE_DIR) + "/fixtures";
 }
 
-/// LOCKSTEP_PYTHON; else the first .venv/bin/python3 from the worker's directory upwards, then the source
-/// tree's; else python3 on PATH.
+/// The interpreter a worker's first line names: `#!/abs/path/python3 ...` (an executable), not `#!/usr/bin/env
+/// ...`; "" otherwise.
+std::string shebang_python(const fs::path& script) {
+  std::FILE* f = std::fopen(script.c_str(), "rb");
+  if (f == nullptr) return "";
+  char line[512] = {};
+  const bool got = std::fgets(line, sizeof line, f) != nullptr;
+  std::fclose(f);
+  if (!got || line[0] != '#' || line[1] != '!') return "";
+  std::string s(line + 2);
+  const size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  s = s.substr(b, s.find_first_of(" \t\r\n", b) - b);
+  if (s.empty() || s[0] != '/' || fs::path(s).filename() == "env") return "";
+  return ::access(s.c_str(), X_OK) == 0 ? s : "";
+}
+
+/// LOCKSTEP_PYTHON; else the interpreter of the worker's `#!/abs/path/python` line (not `#!/usr/bin/env`: a
+/// worker that needs a system package, e.g. workers/torch_gemma4_routing.py); else the first
+/// .venv/bin/python3 from the worker's directory upwards, then the source tree's; else python3 on PATH.
 std::string find_python(const fs::path& script) {
   if (const char* e = std::getenv("LOCKSTEP_PYTHON"); e && *e) return e;
+  if (std::string s = shebang_python(script); !s.empty()) return s;
   std::error_code ec;
   for (fs::path d = script.parent_path(); !d.empty(); d = d.parent_path()) {
     const fs::path p = d / ".venv" / "bin" / "python3";

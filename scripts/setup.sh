@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake libeigen3-dev librapidcheck-dev libhdf5-dev hdf5-tools libfmt-dev libcli11-dev
       nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 python3-h5py python3-numpy python3-yaml python3-matplotlib
-      python3-venv clang libclang-rt-14-dev llvm"
+      python3-venv python3-torch clang libclang-rt-14-dev llvm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

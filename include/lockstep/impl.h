@@ -80,7 +80,10 @@ typedef struct lockstep_args {
  *   enum field     values: comma-separated allowed names, e.g. "f32" or "causal,dense"
  *   integer field  values: comma-separated allowed integers ("64,128") and/or the range [min, max]
  *   real field     the range [min, max]
- *   tensor field   values: allowed dtypes of the tensor when it is not empty ("f32,bf16");
+ *   tensor field   values: allowed dtypes of the tensor when it is not empty ("f32,bf16"), and/or element
+ *                  properties: "finite" (no NaN, no infinity), "distinct" (no two equal elements within a row,
+ *                  the last axis; +0 equals -0, NaNs are one value - for an implementation whose order of
+ *                  equal values is its own, e.g. torch.topk); e.g. "f32,bf16,finite,distinct";
  *                  [min, max]: its element count
  * A range applies when min <= max (LOCKSTEP_ANY_RANGE: none); values NULL or "" applies no list. */
 typedef struct lockstep_capability {

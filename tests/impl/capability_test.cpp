@@ -18,13 +18,13 @@ Record record(FieldValue v, const std::string& name = "f") {
 }  // namespace
 
 TEST(ImplCapability, IntegerValuesAndRange) {
-  Capability c{"f", Capability::int_field, {"64", "128"}, false, 0, -1};
+  Capability c{"f", Capability::int_field, {"64", "128"}, false, 0, -1, {}};
   EXPECT_TRUE(c.accepts(record(int64_t{64})));
   EXPECT_TRUE(c.accepts(record(int64_t{128})));
   EXPECT_FALSE(c.accepts(record(int64_t{7})));
   EXPECT_FALSE(c.accepts(record(int64_t{64}, "other")));  // the field is absent
   EXPECT_EQ(c.text(), "f in {64,128}");
-  Capability r{"f", Capability::int_field, {}, true, 1, 8};
+  Capability r{"f", Capability::int_field, {}, true, 1, 8, {}};
   EXPECT_TRUE(r.accepts(record(int64_t{1})));
   EXPECT_TRUE(r.accepts(record(int64_t{8})));
   EXPECT_FALSE(r.accepts(record(int64_t{9})));
@@ -33,22 +33,47 @@ TEST(ImplCapability, IntegerValuesAndRange) {
 }
 
 TEST(ImplCapability, EnumAndReal) {
-  Capability e{"dtype", Capability::enum_field, {"f32"}, false, 0, -1};
+  Capability e{"dtype", Capability::enum_field, {"f32"}, false, 0, -1, {}};
   EXPECT_TRUE(e.accepts(record(std::string("f32"), "dtype")));
   EXPECT_FALSE(e.accepts(record(std::string("bf16"), "dtype")));
   EXPECT_EQ(e.text(), "dtype in {f32}");
-  Capability d{"f", Capability::real_field, {}, true, -1, 1};
+  Capability d{"f", Capability::real_field, {}, true, -1, 1, {}};
   EXPECT_TRUE(d.accepts(record(0.5)));
   EXPECT_FALSE(d.accepts(record(1.5)));
 }
 
 TEST(ImplCapability, TensorDtypeAndElementCount) {
-  Capability t{"q", Capability::tensor_field, {"f32"}, true, 0, 6};
+  Capability t{"q", Capability::tensor_field, {"f32"}, true, 0, 6, {}};
   EXPECT_TRUE(t.accepts(record(Tensor(DType::f32, {2, 3}), "q")));
   EXPECT_FALSE(t.accepts(record(Tensor(DType::bf16, {2, 3}), "q")));
   EXPECT_FALSE(t.accepts(record(Tensor(DType::f32, {2, 4}), "q")));
   EXPECT_TRUE(t.accepts(record(Tensor(), "q")));  // an empty tensor has no dtype to restrict
   EXPECT_EQ(t.text(), "q dtype in {f32}, numel in [0, 6]");
+}
+
+TEST(ImplCapability, TensorElementProperties) {
+  auto tensor = [](DType dt, std::vector<int64_t> shape, std::vector<double> v) {
+    Tensor t(dt, std::move(shape));
+    for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i]);
+    return t;
+  };
+  const double inf = INFINITY, nan = NAN;
+  Capability finite{"g", Capability::tensor_field, {}, false, 0, -1, {"finite"}};
+  EXPECT_TRUE(finite.accepts(record(tensor(DType::bf16, {2, 2}, {1, -2, 0, 3}), "g")));
+  EXPECT_FALSE(finite.accepts(record(tensor(DType::bf16, {2, 2}, {1, -2, inf, 3}), "g")));
+  EXPECT_FALSE(finite.accepts(record(tensor(DType::f32, {2, 2}, {1, -2, 0, nan}), "g")));
+  EXPECT_TRUE(finite.accepts(record(tensor(DType::i32, {2}, {1, 1}), "g")));
+  EXPECT_EQ(finite.text(), "g elements finite");
+  Capability distinct{"g", Capability::tensor_field, {"f32"}, false, 0, -1, {"finite", "distinct"}};
+  EXPECT_TRUE(distinct.accepts(record(tensor(DType::f32, {2, 3}, {1, 2, 3, 1, 2, 3}), "g")));  // rows apart
+  EXPECT_FALSE(distinct.accepts(record(tensor(DType::f32, {2, 3}, {1, 2, 3, 4, 5, 4}), "g")));
+  EXPECT_FALSE(distinct.accepts(record(tensor(DType::f32, {1, 3}, {0.0, 1, -0.0}), "g")));  // +0 == -0
+  EXPECT_FALSE(distinct.accepts(record(tensor(DType::bf16, {1, 3}, {0.0, 1, 2}), "g")));     // dtype
+  EXPECT_EQ(distinct.text(), "g dtype in {f32}, elements finite and distinct per row");
+  Capability nans{"g", Capability::tensor_field, {}, false, 0, -1, {"distinct"}};
+  EXPECT_TRUE(nans.accepts(record(tensor(DType::f32, {3}, {nan, 1, inf}), "g")));
+  EXPECT_FALSE(nans.accepts(record(tensor(DType::f32, {3}, {nan, 1, -nan}), "g")));  // NaNs are one value
+  EXPECT_TRUE(nans.accepts(record(Tensor(), "g")));
 }
 
 TEST(ImplCall, OutputsArePoisoned) {
