@@ -1,6 +1,7 @@
 """A numpy (float64) ragged_paged_attention written from the spec, for tests/impl/worker_test.sh: causal
-mask with cached prefix, sliding window, soft cap, GQA. The test derives its broken copy (sliding window
-off by one) from the line marked WINDOW."""
+mask with cached prefix, sliding window, soft cap, GQA. The tests derive broken copies from the marked
+lines: WINDOW (sliding window off by one, worker_test.sh) and SPAN (gathers whole pages up to one page past
+the sequence and relies on the mask to hide the extra keys: a stale-page read, poison_test.sh)."""
 import numpy as np
 
 from lockstep_worker import op, set_name
@@ -20,11 +21,16 @@ def run(case):
     for i in range(case["num_seqs"]):
         q0, q1, kv_len = int(cu_q[i]), int(cu_q[i + 1]), int(kv_lens[i])
         prefix, first = kv_len - (q1 - q0), -(-int(cu_kv[i]) // ps)
-        K, V = np.zeros((kv_len, hkv, q.shape[2])), np.zeros((kv_len, hkv, q.shape[2]))
-        for p in range(kv_len):
-            page = int(pages[first + p // ps])
+        span = kv_len  # SPAN: the key positions whose pages are read
+        K, V = np.zeros((span, hkv, q.shape[2])), np.zeros((span, hkv, q.shape[2]))
+        for p in range(span):
+            entry = first + p // ps
+            page = int(pages[entry]) if entry < len(pages) else -1
             ok = 0 <= page < cache.shape[0]
-            if p >= prefix:
+            if p >= kv_len:  # past the sequence: only a broken span gets here
+                if ok:
+                    K[p], V[p] = cache[page, p % ps, 0::2], cache[page, p % ps, 1::2]
+            elif p >= prefix:
                 K[p], V[p] = k[q0 + p - prefix], v[q0 + p - prefix]
                 if ok:
                     new_cache[page, p % ps, 0::2], new_cache[page, p % ps, 1::2] = K[p], V[p]
@@ -35,7 +41,7 @@ def run(case):
         if cap > 0:
             s = cap * np.tanh(s / cap)
         q_pos = prefix + np.arange(q1 - q0)[:, None]
-        key = np.arange(kv_len)[None, :]
+        key = np.arange(span)[None, :]
         allowed = key <= q_pos
         if window > 0:
             allowed &= key > q_pos - window  # WINDOW
