@@ -273,4 +273,20 @@ RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps, DType dt
   return n;
 }
 
+QkvRmsNormCase qkv_norm_case(const Mat& q, const Mat& k, const Mat& v, const Vec& qw, const Vec& kw, int64_t nq,
+                             int64_t nkv, int64_t hd, double eps, DType dt) {
+  QkvRmsNormCase n;
+  n.dtype = dt;
+  n.num_q_heads = nq;
+  n.num_kv_heads = nkv;
+  n.head_dim = hd;
+  n.eps = eps;
+  n.q = to_tensor(q, {q.rows, q.cols}, dt);
+  n.k = to_tensor(k, {k.rows, k.cols}, dt);
+  n.v = to_tensor(v, {v.rows, v.cols}, dt);
+  n.q_weight = to_tensor(qw, dt);
+  n.k_weight = to_tensor(kw, dt);
+  return n;
+}
+
 }  // namespace lockstep::model

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "core/fields.h"
+#include "core/norm/qkv_rmsnorm.h"
 #include "core/norm/rmsnorm.h"
 
 namespace lockstep::model {
@@ -114,6 +115,9 @@ Tensor to_tensor(const Vec& v, DType dt);
 Mat to_mat(const Tensor& t, int64_t rows, int64_t cols);
 /// An rmsnorm case of `variant` over the rows of `x` (stored as `dt`); the caller sets weights and residuals.
 RmsNormCase norm_case(RmsNormVariant variant, const Mat& x, double eps, DType dt);
+/// The per-head q/k/v norm case of a layer ((T, heads * hd) activations, weights (hd); v has none), stored as `dt`.
+QkvRmsNormCase qkv_norm_case(const Mat& q, const Mat& k, const Mat& v, const Vec& qw, const Vec& kw, int64_t nq,
+                             int64_t nkv, int64_t hd, double eps, DType dt);
 
 /// One layer's weights; every value is bf16-representable (both sides read the same numbers).
 /// Projections are (out, in); norm weights in [0.5, 1.5]; router_scale is Gemma-4's fused

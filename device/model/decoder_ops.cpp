@@ -97,17 +97,7 @@ std::vector<Mat> DeviceDecoderOps::qkv_norm(const Mat& q, const Mat& k, const Ma
             reshape(norm(reshape(k, T * nkv, hd), &kw, eps), T, nkv * hd),
             reshape(norm(reshape(v, T * nkv, hd), nullptr, eps), T, nkv * hd)};
   }
-  QkvRmsNormCase n;
-  n.dtype = DType::bf16;
-  n.num_q_heads = nq;
-  n.num_kv_heads = nkv;
-  n.head_dim = hd;
-  n.eps = eps;
-  n.q = tensor(q, {q.rows, q.cols});
-  n.k = tensor(k, {k.rows, k.cols});
-  n.v = tensor(v, {v.rows, v.cols});
-  n.q_weight = tensor(qw);
-  n.k_weight = tensor(kw);
+  const QkvRmsNormCase n = model::qkv_norm_case(q, k, v, qw, kw, nq, nkv, hd, eps, DType::bf16);
   const QkvRmsNormOutputs o = device::qkv_rmsnorm(n, options_);
   return {mat(o.q_out, q.rows, q.cols), mat(o.k_out, k.rows, k.cols), mat(o.v_out, v.rows, v.cols)};
 }

@@ -140,17 +140,7 @@ Mat ReferenceDecoderOps::input_norm(const Mat& x, const Vec& w, double eps) {
 
 std::vector<Mat> ReferenceDecoderOps::qkv_norm(const Mat& q, const Mat& k, const Mat& v, const Vec& qw, const Vec& kw,
                                                int64_t nq, int64_t nkv, int64_t hd, double eps) {
-  QkvRmsNormCase n;
-  n.dtype = DType::f32;
-  n.num_q_heads = nq;
-  n.num_kv_heads = nkv;
-  n.head_dim = hd;
-  n.eps = eps;
-  n.q = tensor(q, {q.rows, q.cols});
-  n.k = tensor(k, {k.rows, k.cols});
-  n.v = tensor(v, {v.rows, v.cols});
-  n.q_weight = tensor(qw);
-  n.k_weight = tensor(kw);
+  const QkvRmsNormCase n = model::qkv_norm_case(q, k, v, qw, kw, nq, nkv, hd, eps, DType::f32);
   const QkvRmsNormOutputs o = reference::qkv_rmsnorm(n);
   return {mat(o.q_out, q.rows, q.cols), mat(o.k_out, k.rows, k.cols), mat(o.v_out, v.rows, v.cols)};
 }
