@@ -9,6 +9,7 @@
 #     reproduces the report (OOB rows included); the same dump passes through the correct plugin;
 #   - the same with a Python worker (a numpy RPA reading one page past each sequence, masked out).
 . "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+. "$(dirname "$0")/impl_lib.sh"
 PLUGINS=$4
 CASES=${5:-2000}
 HOST=$PLUGINS/liblockstep_example_host.so
@@ -25,22 +26,12 @@ done
 LOCKSTEP_IMPL_POISON=off "$LOCKSTEP" fuzz --impl "$STALE" --cases 300 > unpoisoned.txt 2>&1 ||
   fail "stale-read plugin fails without poisoning (the test would not show what poisoning adds): $(cat unpoisoned.txt)"
 
-"$LOCKSTEP" fuzz --impl "$STALE" --cases 1000 --dump-dir dumps > stale.txt 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "stale-read plugin: exit $rc, expected 1: $(cat stale.txt)"
-grep -q "shrunk in" stale.txt || fail "stale read: not shrunk: $(cat stale.txt)"
+impl_fails_and_replays "stale-read plugin" stale.txt "$STALE" "$HOST" --cases 1000
 grep -qE "failure: device read poisoned KV memory \(out-of-bounds read\): (seq [0-9]+ page_indices\[[0-9]+\] = -?[0-9]+, a stale entry|page_indices\[[0-9]+\] = -?[0-9]+, a stale trailing entry)" stale.txt ||
   fail "stale read not reported as an OOB read naming the entry: $(cat stale.txt)"
 grep -qE "device OOB read: (seq [0-9]+ token [0-9]+: )?page_indices\[[0-9]+\] = -?[0-9]+.*stale" stale.txt ||
   fail "no device OOB row: $(cat stale.txt)"
-dump=$(grep -o 'dumps/ragged_paged_attention[^ ]*\.h5' stale.txt | head -1)
-[ -f "$dump" ] || fail "stale read: no dump: $(cat stale.txt)"
-grep -qF "reproduce: lockstep replay $dump --impl $STALE" stale.txt || fail "repro command lacks --impl: $(cat stale.txt)"
-"$LOCKSTEP" replay "$dump" --impl "$STALE" > replay.txt; rc=$?
-[ $rc -eq 1 ] || fail "replay --impl stale: exit $rc, expected 1: $(cat replay.txt)"
-grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
-grep -q "device read poisoned KV memory" replay.txt || fail "replay lacks the OOB failure: $(cat replay.txt)"
-"$LOCKSTEP" replay "$dump" --impl "$HOST" > fixed.txt || fail "the same case through the correct plugin fails: $(cat fixed.txt)"
+grep -q "device read poisoned KV memory" stale.txt.replay || fail "replay lacks the OOB failure: $(cat stale.txt.replay)"
 
 # The same for a Python worker: a numpy RPA that gathers whole pages up to one page past each sequence and
 # relies on the causal mask to hide the extra keys (0 * V): invisible without poisoning, an OOB read with it.
@@ -51,17 +42,8 @@ sed 's/span = kv_len  # SPAN.*/span = (-(-kv_len \/\/ ps) + 1) * ps  # SPAN (bro
 grep -q "SPAN (broken)" stale_rpa.py || fail "could not derive the stale-read worker"
 LOCKSTEP_IMPL_POISON=off "$LOCKSTEP" fuzz --op ragged_paged_attention --impl python:stale_rpa.py --cases 200 > w_unpoisoned.txt 2>&1 ||
   fail "stale-read worker fails without poisoning: $(cat w_unpoisoned.txt)"
-"$LOCKSTEP" fuzz --op ragged_paged_attention --impl python:stale_rpa.py --cases 500 --dump-dir wdumps > w_stale.txt 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "stale-read worker: exit $rc, expected 1: $(cat w_stale.txt)"
-grep -q "shrunk in" w_stale.txt || fail "stale-read worker: not shrunk: $(cat w_stale.txt)"
+impl_fails_and_replays "stale-read worker" w_stale.txt "python:$tmp/stale_rpa.py" "python:$W/numpy_rpa.py" \
+  --op ragged_paged_attention --cases 500
 grep -qE "failure: device read poisoned KV memory \(out-of-bounds read\): (seq [0-9]+ page_indices\[[0-9]+\] = -?[0-9]+, a stale entry|page_indices\[[0-9]+\] = -?[0-9]+, a stale trailing entry)" w_stale.txt ||
   fail "stale-read worker not reported as an OOB read naming the entry: $(cat w_stale.txt)"
-wdump=$(grep -o 'wdumps/ragged_paged_attention[^ ]*\.h5' w_stale.txt | head -1)
-[ -f "$wdump" ] || fail "stale-read worker: no dump: $(cat w_stale.txt)"
-"$LOCKSTEP" replay "$wdump" --impl "python:$tmp/stale_rpa.py" > w_replay.txt; rc=$?
-[ $rc -eq 1 ] || fail "replay --impl stale-read worker: exit $rc, expected 1: $(cat w_replay.txt)"
-grep -q "report is identical to the one stored in the dump" w_replay.txt || fail "worker replay differs: $(cat w_replay.txt)"
-"$LOCKSTEP" replay "$wdump" --impl "python:$W/numpy_rpa.py" > w_fixed.txt ||
-  fail "the same case through the correct worker fails: $(cat w_fixed.txt)"
 echo "poison_test: all checks passed"

@@ -6,6 +6,7 @@
 #   - a broken copy (sliding window off by one) fails, shrinks, dumps, and `replay DUMP --impl` reproduces it.
 # Exit 77 (skipped, with the reason printed) when .venv has no jax: scripts/setup.sh could not install it.
 . "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+. "$(dirname "$0")/impl_lib.sh"
 CASES=${4:-20}
 VPY=$SRC/.venv/bin/python3
 if ! "$VPY" -c "import jax, h5py, numpy" > /dev/null 2>&1; then
@@ -23,14 +24,6 @@ grep -qF "impl jax-0.10.2-ref_ragged_paged_attention (python:$WORKER); cases res
 sed 's/sliding_window=int(window) if window > 0 else None,/sliding_window=int(window) + 1 if window > 0 else None,  # broken/' \
   "$WORKER" > broken_jax.py
 grep -q "# broken" broken_jax.py || fail "could not derive the broken copy"
-"$LOCKSTEP" fuzz --op ragged_paged_attention --impl python:broken_jax.py --cases 200 --shrink-budget 30 --dump-dir dumps > broken.txt 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "broken JAX worker: exit $rc, expected 1: $(cat broken.txt)"
-dump=$(grep -o 'dumps/ragged_paged_attention[^ ]*\.h5' broken.txt | head -1)
-[ -f "$dump" ] || fail "broken JAX worker: no dump: $(cat broken.txt)"
-grep -q "shrunk in" broken.txt || fail "broken JAX worker: not shrunk: $(cat broken.txt)"
-"$LOCKSTEP" replay "$dump" --impl "python:$tmp/broken_jax.py" > replay.txt; rc=$?
-[ $rc -eq 1 ] || fail "replay --impl broken JAX: exit $rc, expected 1: $(cat replay.txt)"
-grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
-"$LOCKSTEP" replay "$dump" --impl "python:$WORKER" > fixed.txt || fail "JAX worker fails the dump: $(cat fixed.txt)"
+impl_fails_and_replays "broken JAX worker" broken.txt "python:$tmp/broken_jax.py" "python:$WORKER" \
+  --op ragged_paged_attention --cases 200 --shrink-budget 30
 echo "worker_jax_test: all passed"

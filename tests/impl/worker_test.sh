@@ -11,6 +11,7 @@
 #     many more cases) and ends with its summary;
 #   - a worker that does not start or declares a bad capability: exit 2 with one line.
 . "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+. "$(dirname "$0")/impl_lib.sh"
 W=$SRC/tests/impl/workers
 export LOCKSTEP_PYTHON=$PY  # the system python3 with h5py + numpy (not the project venv)
 cd "$tmp" || exit 1
@@ -31,20 +32,11 @@ grep -qF "cases restricted to its capabilities: mode in {causal}" rpa.txt || fai
 sed 's/allowed &= key > q_pos - window  # WINDOW/allowed \&= key >= q_pos - window  # WINDOW (broken)/' \
   "$W/numpy_rpa.py" > broken_rpa.py
 grep -q "(broken)" broken_rpa.py || fail "could not derive the broken copy"
-"$LOCKSTEP" fuzz --op ragged_paged_attention --impl python:broken_rpa.py --cases 500 --dump-dir dumps > broken.txt 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "broken worker: exit $rc, expected 1: $(cat broken.txt)"
-dump=$(grep -o 'dumps/ragged_paged_attention[^ ]*\.h5' broken.txt | head -1)
-[ -f "$dump" ] || fail "broken worker: no dump: $(cat broken.txt)"
-grep -q "shrunk in" broken.txt || fail "broken worker: not shrunk: $(cat broken.txt)"
+impl_fails_and_replays "broken worker" broken.txt "python:$tmp/broken_rpa.py" "python:$W/numpy_rpa.py" \
+  --op ragged_paged_attention --cases 500
 grep -q "sliding_window=[1-9]" broken.txt || fail "broken worker: shrunk case has no window: $(cat broken.txt)"
-grep -qF "reproduce: lockstep replay $dump --impl python:$tmp/broken_rpa.py" broken.txt ||
-  fail "repro command lacks --impl python:...: $(cat broken.txt)"
-"$LOCKSTEP" replay "$dump" --impl "python:$tmp/broken_rpa.py" > replay.txt; rc=$?
-[ $rc -eq 1 ] || fail "replay --impl broken: exit $rc, expected 1: $(cat replay.txt)"
-grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
+dump=$DUMP
 expect_error "replay it with --impl python:$tmp/broken_rpa.py" replay "$dump"
-"$LOCKSTEP" replay "$dump" --impl "python:$W/numpy_rpa.py" > fixed.txt || fail "good worker fails the dump: $(cat fixed.txt)"
 "$LOCKSTEP" run --in "$dump" --out out.h5 --impl "python:$tmp/broken_rpa.py" > run.txt || fail "run --impl python: exit $?"
 [ -s out.h5 ] || fail "run --impl python wrote no outputs"
 

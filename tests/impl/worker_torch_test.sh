@@ -10,6 +10,7 @@
 # Exit 77 (skipped, with the reason printed) when /usr/bin/python3 cannot import torch (scripts/setup.sh
 # installs python3-torch).
 . "$(dirname "$0")/../oracle/test_lib.sh" "$@"
+. "$(dirname "$0")/impl_lib.sh"
 CASES=${4:-1000}
 WORKER=$SRC/workers/torch_gemma4_routing.py
 TPY=$(head -1 "$WORKER" | sed 's/^#!//')
@@ -34,15 +35,7 @@ grep -q "topk_ids.*FAIL\|topk_ids: " free.txt || fail "torch worker without capa
 sed 's/w = torch.softmax(logits.gather(1, ids), dim=-1, dtype=torch.float32)  # SOFTMAX.*/w = torch.softmax(logits, dim=-1, dtype=torch.float32).gather(1, ids)  # broken/' \
   "$WORKER" > broken_torch.py
 grep -q "# broken" broken_torch.py || fail "could not derive the broken copy"
-"$LOCKSTEP" fuzz --op moe_routing --impl python:broken_torch.py --cases 200 --dump-dir dumps > broken.txt 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "broken torch worker: exit $rc, expected 1: $(cat broken.txt)"
+impl_fails_and_replays "broken torch worker" broken.txt "python:$tmp/broken_torch.py" "python:$WORKER" \
+  --op moe_routing --cases 200
 grep -q "topk_weights FAIL" broken.txt || fail "broken torch worker: not a weights failure: $(cat broken.txt)"
-dump=$(grep -o 'dumps/moe_routing[^ ]*\.h5' broken.txt | head -1)
-[ -f "$dump" ] || fail "broken torch worker: no dump: $(cat broken.txt)"
-grep -q "shrunk in" broken.txt || fail "broken torch worker: not shrunk: $(cat broken.txt)"
-"$LOCKSTEP" replay "$dump" --impl "python:$tmp/broken_torch.py" > replay.txt; rc=$?
-[ $rc -eq 1 ] || fail "replay --impl broken torch: exit $rc, expected 1: $(cat replay.txt)"
-grep -q "report is identical to the one stored in the dump" replay.txt || fail "replay differs: $(cat replay.txt)"
-"$LOCKSTEP" replay "$dump" --impl "python:$WORKER" > fixed.txt || fail "torch worker fails the dump: $(cat fixed.txt)"
 echo "worker_torch_test: all passed"
