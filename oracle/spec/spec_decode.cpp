@@ -2,9 +2,12 @@
 /// command sequence in lockstep, one verifying with the reference (reference/spec/verify.h), one
 /// with the device kernels (device/spec/spec_verify.h). After every command: the violations either
 /// model reported, the invariants of both (spec §5.5, greedy equivalence, pool leak), and the first
-/// divergence between them (verify arrays of the step, then request / batch / pool state) — each a
+/// divergence between them (verify arrays of the step, then request / batch / waiting queue / pool state) — each a
 /// failure line naming the step, the request and the field. The run never stops on a violation.
 #include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "device/core/faults.h"
@@ -38,11 +41,14 @@ std::string first_element_diff(const char* what, const char* each, const std::ve
 std::string verify_diff(const SpecVerifyResult& r, const SpecVerifyResult& d) { return first_state_difference(r, d); }
 
 /// First difference between the two scheduler states ("" when equal): requests (Req::fields), then
-/// batches (Batch::fields), then the pool.
+/// batches (Batch::fields), then the waiting queue (its order decides the next prefill), then the pools.
 std::string state_diff(const SpecScheduler& ref, const SpecScheduler& dev) {
   for (std::string s : {first_element_diff("requests", "req", ref.reqs(), dev.reqs()),
                         first_element_diff("batches", "batch", ref.batches(), dev.batches())})
     if (!s.empty()) return s;
+  if (ref.waiting() != dev.waiting())
+    return fmt::format("waiting queue: reference [{}], device [{}]", fmt::join(ref.waiting(), ", "),
+                       fmt::join(dev.waiting(), ", "));
   const auto rp = ref.pools(), dp = dev.pools();
   for (size_t i = 0; i < rp.size(); ++i)
     if (rp[i].available != dp[i].available)
