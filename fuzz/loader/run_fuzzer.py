@@ -101,9 +101,13 @@ def main():
     ap.add_argument("--triage-budget", type=float, default=0,
                     help="seconds for re-running artefacts (0 = all); the rest are listed as untriaged")
     a = ap.parse_args()
-    a.fuzzer = os.path.abspath(a.fuzzer)
     work = a.work or tempfile.mkdtemp(prefix="lockstep-loader-fuzz-")
     os.makedirs(os.path.join(work, "corpus"), exist_ok=True)
+    # Run a private copy: a rebuild replacing the binary during a long run (the linker unlinks and rewrites
+    # it) would otherwise make every later restart of a worker fail to exec.
+    fuzzer_copy = os.path.join(work, "fuzzer")
+    shutil.copy2(os.path.abspath(a.fuzzer), fuzzer_copy)
+    a.fuzzer = fuzzer_copy
     ok = True
 
     # 1. regression replay, in process
