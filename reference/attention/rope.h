@@ -12,12 +12,14 @@ namespace lockstep::reference {
 RopeOutputs rope(const RopeCase& c);
 
 /// Relative error bound of the device's fp32 angle fl(float(pos) * inv_f[i]) against the exact
-/// pos * theta^(-2i/hd) (device/attention/rope.cpp computes inv_f[i] = RN_f32(1 / pow(theta_f, e_f)) from the
-/// fp32 operands HF's fp32 formula uses: theta_f = RN_f32(theta), e_f = RN_f32(2i / hd), the pow and the
-/// reciprocal in double):
+/// pos * theta^(-2i/hd) from the fp32 operands HF's fp32 formula uses: theta_f = RN_f32(theta),
+/// e_f = RN_f32(2i / hd); device/attention/rope.cpp takes the pow and the reciprocal in double, HF itself
+/// (`1.0 / (base ** (arange(0, dim, 2).float() / dim))`) both in fp32 - the bound covers either:
 ///   theta_f^-e_f = theta^-e (1 + d),  |d| <= expm1(e |ln theta| 2^-24 + e (1 + 2^-24) 2^-24 / (1 - 2^-24))
 ///                                      (exponent rounding: |e_f - e| <= e 2^-24; theta_f = theta (1 + 2^-24 x))
-///   inv_f = theta_f^-e_f (1 + d2), |d2| <= 2^-24 + 2^-50 (double pow/reciprocal, then one rounding)
+///   inv_f = theta_f^-e_f (1 + d2), |d2| <= (1 + 4 2^-23)(1 + 2^-24) - 1 (an fp32 pow within 4 ulp - CUDA's
+///                                      documented powf bound - then the fp32 reciprocal's rounding; session 20:
+///                                      the double-pow bound 2^-24 + 2^-50 failed HF's own fp32 formula)
 ///   a_f = pos inv_f (1 + d3), |d3| <= 2^-24 (float(pos) exact: pos < 2^24)
 /// so |a_f - a| <= |a| ((1 + |d|)(1 + |d2|)(1 + |d3|) - 1). For i = 0 the angle is exact (inv = 1).
 double rope_angle_rel_error(const RopeCase& c, int64_t i);
