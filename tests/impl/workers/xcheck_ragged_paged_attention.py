@@ -16,16 +16,21 @@ An out-of-range page index (undefined upstream, §1.5) reads zeros and is not wr
 (core/attention/ragged_paged_attention.h). No capabilities: every mode is covered.
 The test derives a broken copy from the line marked SEGMENT (an item row's shared prefix taken as p <= pe,
 one key too many: the first item token sees the token after the prefix)."""
+import os
+
 import numpy as np
 
 from lockstep_worker import op, set_name
 
-set_name("xcheck-rpa")
+# XCHECK_RPA_DTYPE=float32: scores, exp, sums and P.V in fp32 (a fp32-accumulating kernel's arithmetic, which
+# lockstep's derived tolerance must accept); float64 (default): the exact-math peer.
+FT = np.dtype(os.environ.get("XCHECK_RPA_DTYPE", "float64"))
+set_name(f"xcheck-rpa-{FT.name}")
 
 
 @op("ragged_paged_attention")
 def run(case):
-    q, k, v = (np.asarray(case[n], dtype=np.float64) for n in ("q", "k", "v"))
+    q, k, v = (np.asarray(case[n], dtype=FT) for n in ("q", "k", "v"))
     cache = np.asarray(case["kv_cache"])
     new_cache = cache.astype(np.float64)
     mode = case["mode"]
@@ -46,14 +51,14 @@ def run(case):
     elif mode != "causal":
         raise ValueError(f"unknown mask mode {mode!r}")
     group = hq // hkv
-    out = np.zeros(q.shape)
+    out = np.zeros(q.shape, FT)
     for i in range(n_seqs):
         q0, q1, kv_len = int(cu_q[i]), int(cu_q[i + 1]), int(kv_lens[i])
         q_len = q1 - q0
         prefix = kv_len - q_len
         first = -(-int(cu_kv[i]) // ps)
-        K = np.zeros((kv_len, hkv, q.shape[2]))
-        V = np.zeros((kv_len, hkv, q.shape[2]))
+        K = np.zeros((kv_len, hkv, q.shape[2]), FT)
+        V = np.zeros((kv_len, hkv, q.shape[2]), FT)
         for p in range(kv_len):
             e = first + p // ps
             page = int(pages[e]) if 0 <= e < len(pages) else -1
@@ -83,15 +88,15 @@ def run(case):
         if window > 0:
             allowed = allowed & (key > q_pos - window)
         Kh, Vh = np.repeat(K, group, axis=1), np.repeat(V, group, axis=1)
-        s = np.einsum("jhd,khd->hjk", q[q0:q1], Kh) * scale
+        s = np.einsum("jhd,khd->hjk", q[q0:q1], Kh) * FT.type(scale)
         if cap > 0:
-            s = cap * np.tanh(s / cap)
+            s = FT.type(cap) * np.tanh(s / FT.type(cap))
         s = np.where(allowed[None], s, -np.inf)
         m = s.max(axis=-1, keepdims=True) if kv_len else np.full(s.shape[:2] + (1,), -np.inf)
-        m = np.where(np.isfinite(m), m, 0.0)
+        m = np.where(np.isfinite(m), m, FT.type(0))
         w = np.exp(s - m)
         denom = w.sum(axis=-1, keepdims=True)
-        w = np.where(denom > 0, w / np.where(denom > 0, denom, 1.0), 0.0)
+        w = np.where(denom > 0, w / np.where(denom > 0, denom, FT.type(1)), FT.type(0))
         out[q0:q1] = np.einsum("hjk,khd->jhd", w, Vh)
     result = {"out": out, "kv_cache": new_cache}
     return {name: val for name, val in result.items() if name in case.outputs}
