@@ -30,7 +30,7 @@ double rotate(const RopeCase& c, const Tensor& x, Tensor& out, const std::vector
         const double cs = std::cos(ang), sn = std::sin(ang);
         out.set(base + i, a * cs - b * sn);
         out.set(base + i + h, b * cs + a * sn);
-        worst = std::max(worst, rope_pair_error(a, b, std::abs(ang) * rel[static_cast<size_t>(i)]));
+        worst = std::max(worst, rope_pair_error(a, b, std::abs(ang) * rel[static_cast<size_t>(i)], c.dtype));
       }
     }
   }
@@ -50,8 +50,10 @@ double rope_angle_rel_error(const RopeCase& c, int64_t i) {
   return (1 + d) * (1 + d2) * (1 + d3) - 1;
 }
 
-double rope_pair_error(double x, double y, double da) {
-  return da * std::hypot(x, y) + (std::abs(x) + std::abs(y)) * (2.5 * 0x1.0p-23 + 0x1.0p-23 * (1 + 0x1.0p-24));
+double rope_pair_error(double x, double y, double da, DType dtype) {
+  const double u = dtype == DType::bf16 ? 0x1.0p-8 : dtype == DType::f16 ? 0x1.0p-11 : 0.0;
+  return da * std::hypot(x, y) + (std::abs(x) + std::abs(y)) * (2.5 * 0x1.0p-23 + 0x1.0p-23 * (1 + 0x1.0p-24)) +
+         (std::abs(x) + std::abs(y)) * (2 * u + u * u);
 }
 
 RopeOutputs rope(const RopeCase& c) {

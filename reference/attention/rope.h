@@ -30,6 +30,10 @@ double rope_angle_rel_error(const RopeCase& c, int64_t i);
 ///   within it), so <= 2.5 ulp <= 2.5 * 2^-23 from the exact value (|value| <= 1);
 ///   x c - y s in fp32 (two products and a sum, fma or not): <= (|x| + |y|) 2^-23 (1 + 2^-24).
 /// i.e. E = |da| r + (|x| + |y|) (2.5 * 2^-23 + 2^-23 (1 + 2^-24)). Untouched dims are copied: 0.
-double rope_pair_error(double x, double y, double da);
+/// For a bf16/f16 case (unit roundoff u of the dtype) E also covers HF's own evaluation in that dtype
+/// (`apply_rotary_pos_emb`: cos/sin cast to x.dtype, then q*cos + rotate_half(q)*sin in x.dtype): cos and sin
+/// rounded (u each), both products rounded (u each), the sum's rounding being the stored output's: + (|x| + |y|)
+/// (2u + u^2). (Session 20: the fp32-then-one-rounding bound failed HF's bf16 evaluation by ~1 ulp.)
+double rope_pair_error(double x, double y, double da, DType dtype = DType::f32);
 
 }  // namespace lockstep::reference

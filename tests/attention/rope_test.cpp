@@ -167,6 +167,31 @@ TEST(Rope, HfFp32InvFreqWithinTheBound) {
   EXPECT_LE(std::abs(hf - r.q.get(1)), tol.atol + tol.rtol * std::abs(r.q.get(1)));
 }
 
+// Session 20 cross-check (xcheck_rope.py, XCHECK_ROPE_MODE=hf32): HF's apply_rotary_pos_emb in bf16 - fp32
+// angles and cos/sin, cos/sin cast to bf16, x*cos + rotate_half(x)*sin with every product and the sum rounded
+// to bf16 - is within the bf16 tolerance (the former one-rounding bound failed it: proportional, hd 8,
+// positions [1, 1], k[1, 0, 4] 1 ulp off).
+TEST(Rope, HfBf16EvaluationWithinTheTolerance) {
+  for (const int64_t pos : {1, 7, 1000, 100000}) {
+    for (const RopeType type : {RopeType::default_rope, RopeType::proportional}) {
+      const double theta = type == RopeType::proportional ? 1e6 : 1e4;
+      const RopeCase c = one_token(type, theta, type == RopeType::proportional ? 0.25 : 1.0, 64, pos, DType::bf16);
+      const RopeOutputs r = reference::rope(c);
+      const oracle::Tolerance tol = oracle::rope_tolerance(c, r, r);
+      const int64_t h = 32, pairs = rope_rotated_pairs(c);
+      auto rb = [](float v) { return to_float(to_bf16(v)); };
+      for (int64_t i = 0; i < h; ++i) {
+        const float inv = i < pairs ? 1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / 64.0f) : 0.0f;
+        const float a = static_cast<float>(pos) * inv, cs = rb(std::cos(a)), sn = rb(std::sin(a));
+        const float x = static_cast<float>(c.q.get(i)), y = static_cast<float>(c.q.get(i + h));
+        const float o1 = rb(rb(x * cs) + rb(-y * sn)), o2 = rb(rb(y * cs) + rb(x * sn));
+        EXPECT_LE(std::abs(o1 - r.q.get(i)), tol.atol + tol.rtol * std::abs(r.q.get(i))) << pos << " " << i;
+        EXPECT_LE(std::abs(o2 - r.q.get(i + h)), tol.atol + tol.rtol * std::abs(r.q.get(i + h))) << pos << " " << i;
+      }
+    }
+  }
+}
+
 TEST(Rope, ValidationNamesTheField) {
   RopeCase c = one_token(RopeType::default_rope, 1e4, 1.0, 4, 3);
   RopeCase odd = c;

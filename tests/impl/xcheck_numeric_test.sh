@@ -4,7 +4,7 @@
 # through the Python worker under /usr/bin/python3 (numpy, h5py).
 # Usage: xcheck_numeric_test.sh LOCKSTEP SOURCE_DIR PYTHON [SCALE]
 #   - each worker passes its cases with 0 failures (rmsnorm / qkv_rmsnorm also in fp32 arithmetic, rope in an
-#     fp32 evaluation of HF's formula, RPA in fp32: legitimate implementations the derived tolerances accept);
+#     fp32 evaluation of HF's formula and in HF's own bf16 evaluation, RPA in fp32: legitimate implementations the derived tolerances accept);
 #   - a broken copy of each, derived with sed from the line the worker marks, fails, shrinks, dumps, and
 #     `replay DUMP --impl` reproduces it; the good worker passes that dump:
 #       rmsnorm  EPS      eps added outside the square root: 1 / (sqrt(mean(x^2)) + eps)
@@ -34,7 +34,8 @@ passes rmsnorm "$W/xcheck_rmsnorm.py" $((300 * SCALE)) XCHECK_NORM_DTYPE=float32
 passes qkv_rmsnorm "$W/xcheck_qkv_rmsnorm.py" $((400 * SCALE))
 passes qkv_rmsnorm "$W/xcheck_qkv_rmsnorm.py" $((300 * SCALE)) XCHECK_NORM_DTYPE=float32
 passes rope "$W/xcheck_rope.py" $((400 * SCALE))
-passes rope "$W/xcheck_rope.py" $((600 * SCALE)) XCHECK_ROPE_MODE=f32
+passes rope "$W/xcheck_rope.py" $((500 * SCALE)) XCHECK_ROPE_MODE=f32
+passes rope "$W/xcheck_rope.py" $((400 * SCALE)) XCHECK_ROPE_MODE=hf32
 passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((400 * SCALE))
 passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((200 * SCALE)) XCHECK_RPA_DTYPE=float32
 
