@@ -1,6 +1,6 @@
 #!/bin/bash
 # Session-20 independent cross-check, group "numeric": numpy workers written from the spec text only
-# (tests/impl/workers/xcheck_{rmsnorm,qkv_rmsnorm,rope,ragged_paged_attention}.py) against lockstep's reference,
+# (tests/impl/workers/xcheck_{rmsnorm,qkv_rmsnorm,rope,ragged_paged_attention,kv_sharing}.py) against lockstep's reference,
 # through the Python worker under /usr/bin/python3 (numpy, h5py).
 # Usage: xcheck_numeric_test.sh LOCKSTEP SOURCE_DIR PYTHON [SCALE]
 #   - each worker passes its cases with 0 failures (rmsnorm / qkv_rmsnorm also in fp32 arithmetic, rope in an
@@ -11,6 +11,8 @@
 #       qkv      VNORM    v normalised with the k weight (v has no weight)
 #       rope     PAIRING  the proportional type's exponent over the rotated width, not the full head_dim
 #       rpa      SEGMENT  an item row's shared prefix taken as p <= prefix_end (one key too many)
+#       kv_sharing SOURCE the source layer searched among all earlier layers (shared ones included), not
+#                         only [0, first_shared)
 . "$(dirname "$0")/../oracle/test_lib.sh" "$@"
 . "$(dirname "$0")/impl_lib.sh"
 SCALE=${4:-1}
@@ -38,6 +40,7 @@ passes rope "$W/xcheck_rope.py" $((500 * SCALE)) XCHECK_ROPE_MODE=f32
 passes rope "$W/xcheck_rope.py" $((400 * SCALE)) XCHECK_ROPE_MODE=hf32
 passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((400 * SCALE))
 passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((200 * SCALE)) XCHECK_RPA_DTYPE=float32
+passes kv_sharing "$W/xcheck_kv_sharing.py" $((400 * SCALE))
 
 broken() {  # broken NAME WORKER SED-EXPR  -> $tmp/broken_NAME.py
   sed "$3" "$2" > "broken_$1.py"
@@ -63,4 +66,8 @@ broken rpa "$W/xcheck_ragged_paged_attention.py" 's|item = (key < pe)|item = (ke
 impl_fails_and_replays "broken rpa" b_rpa.txt "python:$tmp/broken_rpa.py" "python:$W/xcheck_ragged_paged_attention.py" \
   --op ragged_paged_attention --cases 600
 grep -q "mode=segment" b_rpa.txt || fail "broken rpa: not a segment case: $(cat b_rpa.txt)"
+broken kv "$W/xcheck_kv_sharing.py" 's|cands = \[j for j in range(first_shared) if types\[j\] == types\[i\]\]  # SOURCE|cands = [j for j in range(i) if types[j] == types[i]]  # broken|'
+impl_fails_and_replays "broken kv_sharing" b_kv.txt "python:$tmp/broken_kv.py" "python:$W/xcheck_kv_sharing.py" \
+  --op kv_sharing --cases 300
+grep -q "kv_source: .* differ" b_kv.txt || fail "broken kv_sharing: not a kv_source failure: $(cat b_kv.txt)"
 echo "xcheck_numeric_test: all passed"
