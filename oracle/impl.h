@@ -281,6 +281,10 @@ struct OutputSpecs {
   void operator()(const char* name, F& f, const Extra&... extra) {
     if (!impl_produces(rule_of(extra...))) return;
     if constexpr (std::is_same_v<F, Tensor>) {
+      // An absent tensor (a default Tensor: rank 0, no elements - e.g. a variant's unused output) is not asked
+      // for: a worker cannot return one (a transported tensor has rank >= 1), and RecordFill keeps the
+      // reference's absent tensor, so a worker that returns it anyway is told it was not asked for.
+      if (f.rank() == 0 && f.empty()) return;
       specs.push_back({name, "tensor", f.dtype(), f.shape()});
     } else if constexpr (std::is_same_v<F, double>) {
       specs.push_back({name, "real", DType::f32, {}});
@@ -303,6 +307,7 @@ struct RecordFill {
     clear_lockstep_only(f, rule);
     if (!impl_produces(rule)) return;
     const FieldValue* v = got.find(name);
+    if (v == nullptr) return;  // not asked for (an absent tensor of the reference's, OutputSpecs): kept
     if constexpr (std::is_same_v<F, Tensor>) {
       f = std::get<Tensor>(*v);
     } else if constexpr (std::is_same_v<F, double>) {

@@ -79,8 +79,9 @@ struct RopeOutputs {
   Tensor q;  ///< (T, nq, hd) dtype
   Tensor k;  ///< (T, nkv, hd) dtype
   /// Reference: the largest absolute error bound of the device's fp32 evaluation over every element of q and
-  /// k (reference::rope_fp32_error: angle error from fp32 inv_freq and fp32 position * inv_freq, sinf/cosf,
-  /// the rotation's products); 0 on the device.
+  /// k (reference::rope_angle_rel_error / rope_pair_error: angle error from fp32 inv_freq and fp32
+  /// position * inv_freq, sinf/cosf, the rotation's products; for bf16/f16 also HF's evaluation in the dtype);
+  /// 0 on the device.
   double abs_error = 0;
 
   template <class V>

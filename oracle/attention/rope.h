@@ -66,7 +66,8 @@ inline std::vector<Region<RopeCase>> rope_regions() {
 }
 
 /// Tolerance of `q` and `k`: the largest bound on the device's fp32 error over the case's elements (the
-/// reference's `abs_error`: fp32 angle error growing with |position * inv_freq|, sinf/cosf, the rotation;
+/// reference's `abs_error`: fp32 angle error growing with |position * inv_freq| - inv_freq as HF's fp32 pow
+/// and reciprocal give it -, sinf/cosf, the rotation, and for bf16/f16 HF's own evaluation in the dtype;
 /// reference::rope_angle_rel_error, rope_pair_error) widened by the two roundings to the dtype
 /// (oracle/rounding_tolerance.h). The copied dims are exact on both sides.
 inline Tolerance rope_tolerance(const RopeCase& c, const RopeOutputs& ref, const RopeOutputs&) {

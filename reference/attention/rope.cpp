@@ -30,7 +30,7 @@ double rotate(const RopeCase& c, const Tensor& x, Tensor& out, const std::vector
         const double cs = std::cos(ang), sn = std::sin(ang);
         out.set(base + i, a * cs - b * sn);
         out.set(base + i + h, b * cs + a * sn);
-        worst = std::max(worst, rope_pair_error(a, b, std::abs(ang) * rel[static_cast<size_t>(i)]));
+        worst = std::max(worst, rope_pair_error(a, b, std::abs(ang) * rel[static_cast<size_t>(i)], c.dtype));
       }
     }
   }
@@ -43,12 +43,17 @@ double rope_angle_rel_error(const RopeCase& c, int64_t i) {
   if (i == 0) return 0.0;
   const double e = 2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim);
   const double d = std::expm1(e * std::abs(std::log(c.theta)) * kU32 + e * (1 + kU32) * kU32 / (1 - kU32));
-  const double d2 = kU32 + 0x1.0p-50, d3 = kU32;
+  // inv_f = RN_f32(1 / pow_f32(theta_f, e_f)) as HF evaluates it (torch fp32 pow, then an fp32 reciprocal):
+  // the pow within 4 ulp of its exact value (CUDA's documented powf bound; glibc's powf: 0.82 ulp), the
+  // reciprocal one rounding. It covers the device's double pow and reciprocal (one rounding) too.
+  const double d2 = (1 + 4 * 0x1.0p-23) * (1 + kU32) - 1, d3 = kU32;
   return (1 + d) * (1 + d2) * (1 + d3) - 1;
 }
 
-double rope_pair_error(double x, double y, double da) {
-  return da * std::hypot(x, y) + (std::abs(x) + std::abs(y)) * (2.5 * 0x1.0p-23 + 0x1.0p-23 * (1 + 0x1.0p-24));
+double rope_pair_error(double x, double y, double da, DType dtype) {
+  const double u = dtype == DType::bf16 ? 0x1.0p-8 : dtype == DType::f16 ? 0x1.0p-11 : 0.0;
+  return da * std::hypot(x, y) + (std::abs(x) + std::abs(y)) * (2.5 * 0x1.0p-23 + 0x1.0p-23 * (1 + 0x1.0p-24)) +
+         (std::abs(x) + std::abs(y)) * (2 * u + u * u);
 }
 
 RopeOutputs rope(const RopeCase& c) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/norm/rmsnorm.h"
 #include "oracle/impl.h"
 
 using namespace lockstep;
@@ -89,4 +90,32 @@ TEST(ImplCall, OutputsArePoisoned) {
   EXPECT_EQ(back.get_int(0), static_cast<int32_t>(0xa5a5a5a5u));  // not 0, not -1: never a valid id or offset
   const Tensor empty;
   EXPECT_EQ(call.download(call.tensor("none", empty, true), empty), empty);
+}
+
+// Record transport (a Python worker): an output the reference left absent (a default Tensor - e.g. rmsnorm's
+// residual_out outside add_rmsnorm) is not asked for (a worker cannot send a rank-0 tensor), and the device side
+// keeps it absent; the outputs the reference produced are asked for with its dtype and shape. (Session 20: every
+// rmsnorm case failed a spec-faithful worker with "output residual_out missing (expected f32 [])".)
+TEST(ImplRecordTransport, AbsentReferenceOutputsAreNotAskedFor) {
+  RmsNormOutputs ref;
+  ref.out = Tensor(DType::bf16, {2, 3});
+  oracle::detail::OutputSpecs specs;
+  ref.fields(specs);
+  ASSERT_EQ(specs.specs.size(), 1u);
+  EXPECT_EQ(specs.specs[0].name, "out");
+  EXPECT_EQ(specs.specs[0].shape, (std::vector<int64_t>{2, 3}));
+  Record got;
+  got.fields.emplace_back("out", Tensor(DType::bf16, {2, 3}));
+  EXPECT_TRUE(oracle::detail::check_returned(got, specs.specs).empty());
+  RmsNormOutputs dev = ref;
+  oracle::detail::RecordFill fill{got};
+  dev.fields(fill);
+  EXPECT_EQ(dev.out.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(dev.residual_out.rank(), 0u);
+  EXPECT_TRUE(dev.residual_out.empty());
+  // A worker that returns an absent output anyway is told it was not asked for.
+  got.fields.emplace_back("residual_out", Tensor(DType::bf16, {2, 3}));
+  const auto problems = oracle::detail::check_returned(got, specs.specs);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("residual_out, which is not an output asked for"), std::string::npos);
 }
