@@ -2,9 +2,11 @@
 spec README's decision 5 only (TransformerEngine JAX at d32f9e422, PR #2692), for
 tests/impl/xcheck_metadata_test.sh.
 
-* THD, routed as the public API routes it (fused_attn_fwd passes window_size (-1,-1) when None, §2.3):
-  bottom-right causal masks take the O(T^2) mask-based slow path, every other mask the fast path with its
-  start/end skip adjustment, whose jnp.take flattens the batch and wraps negative indices once (§2.3 TAKE).
+* THD: the O(T^2) mask-based slow path (§2.3) for every mask. Spec §4 item 7 leaves open whether to follow
+  TE's routing (d32f9e422's public API sends every non-bottom-right mask to the fast path, whose start/end
+  skip adjustment reads positions with a batch-flattening, wrapping jnp.take); lockstep decided "slow path
+  for every THD mask" (README, reference/metadata/segment_seqlens_offsets.h) and this worker follows that
+  decision. XCHECK_TE_FAST=1 runs the faithful fast path instead (it disagrees on cross-attention cases).
 * BSHD: seqlens are T (broadcast to (E..., B)) without a padding mask, the SUM of the ids with one; offsets
   empty (§2.4).
 * Extra leading batch dims on the ids (#2692): each (B, T) slice is computed on its own with the positions
@@ -12,11 +14,16 @@ tests/impl/xcheck_metadata_test.sh.
 No capabilities: every valid case is in scope. The test derives a broken copy from the line marked OFFSET
 (a run start that ignores padding: an off-by-one class bug in the offsets scan).
 """
+import os
+
 import numpy as np
 
 from lockstep_worker import op, set_name
 
 set_name("xcheck-segment-seqlens-offsets")
+# XCHECK_TE_FAST=1: route non-bottom-right masks through TE's fast path (d32f9e422 public API) instead of
+# lockstep's documented decision (the slow-path semantics for every THD mask; spec §4 item 7).
+TE_FAST = os.environ.get("XCHECK_TE_FAST", "") == "1"
 
 
 def _seqlens_offsets(ids, S):
@@ -122,12 +129,17 @@ def _generate_pos(ids, thd):
     return pos
 
 
+def _absent(x):
+    return x is None or np.asarray(x).size == 0 and np.asarray(x).ndim <= 1
+
+
 def _positions(ids, pos, thd, name):
     """The positions used, shape of ids: the given ones broadcast over the extra dims they lack, or generated."""
-    if pos is None or np.asarray(pos).size == 0 and np.asarray(pos).ndim <= 1:
+    if _absent(pos):
         B, T = ids.shape[-2:]
-        flat = ids.reshape(-1, B, T)
-        return np.stack([_generate_pos(flat[e], thd) for e in range(flat.shape[0])]).reshape(ids.shape)
+        n = int(np.prod(ids.shape[:-2], dtype=np.int64))
+        flat = ids.reshape(n, B, T)
+        return np.array([_generate_pos(flat[e], thd) for e in range(n)], np.int64).reshape(ids.shape)
     pos = np.asarray(pos)
     if pos.ndim > ids.ndim:
         raise ValueError(f"{name}: segment_ids must not have fewer dims than segment_pos")
@@ -142,11 +154,14 @@ def run(case):
     mask = case["mask"]
     S = int(case["max_segments_per_seq"])
     q_ids = np.asarray(case["q_segment_ids"]).astype(np.int64)
-    kv_ids = np.asarray(case["kv_segment_ids"]).astype(np.int64)
+    kv_ids, kv_pos = case.get("kv_segment_ids"), case.get("kv_segment_pos")
+    if _absent(kv_ids):  # one array for both sides (TE's _expand_to_pair): kv = q, positions too
+        kv_ids, kv_pos = q_ids, (case.get("q_segment_pos") if _absent(kv_pos) else kv_pos)
+    kv_ids = np.asarray(kv_ids).astype(np.int64)
     if q_ids.shape[:-1] != kv_ids.shape[:-1]:
         raise ValueError("q and kv segment ids differ in their extra batch shape")
     q_pos = _positions(q_ids, case.get("q_segment_pos"), thd, "q_segment_pos")
-    kv_pos = _positions(kv_ids, case.get("kv_segment_pos"), thd, "kv_segment_pos")
+    kv_pos = _positions(kv_ids, kv_pos, thd, "kv_segment_pos")
     extra = q_ids.shape[:-2]
     B, Tq, Tkv = q_ids.shape[-2], q_ids.shape[-1], kv_ids.shape[-1]
     out = {"q_segment_pos": q_pos, "kv_segment_pos": kv_pos}
@@ -166,7 +181,7 @@ def run(case):
     qp, kp = q_pos.reshape(n, B, Tq), kv_pos.reshape(n, B, Tkv)
     res = []
     for e in range(n):
-        if mask in ("causal_bottom_right", "padding_causal_bottom_right"):
+        if not TE_FAST or mask in ("causal_bottom_right", "padding_causal_bottom_right"):
             res.append(_slow(qi[e], ki[e], qp[e], kp[e], S, mask))
         else:
             res.append(_fast(qi[e], ki[e], qp[e], kp[e], S))
