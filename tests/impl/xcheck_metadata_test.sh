@@ -1,7 +1,7 @@
 #!/bin/bash
 # Session 20 cross-check, group "metadata": independent numpy implementations written from the spec text only
 # (tests/impl/workers/xcheck_{segment_seqlens_offsets,nsa_metadata,pool_sizing,page_table}.py) against
-# lockstep's references through the Python worker. Report: notes/s20-metadata.md.
+# lockstep's references through the Python worker.
 # Usage: xcheck_metadata_test.sh LOCKSTEP SOURCE_DIR PYTHON [CASES]
 #   - each worker passes CASES generated cases (default 1000) with 0 failures;
 #   - hand-made cases the generators do not make: segment ids with two extra batch dims and positions that
