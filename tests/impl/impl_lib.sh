@@ -1,4 +1,12 @@
 # Shared by the --impl tests (tests/impl/*.sh), sourced after tests/oracle/test_lib.sh.
+# derive_copy OUT SRC SED-EXPR MARKER: OUT is SRC with SED-EXPR applied (a test's broken copy of a worker); the
+# test fails unless OUT holds MARKER (the edited line's mark), so an edit that no longer matches is not mistaken
+# for a broken copy.
+derive_copy() {
+  sed "$3" "$2" > "$1"
+  grep -qF -- "$4" "$1" || fail "could not derive $1 from $2 (no '$4' after the edit)"
+}
+
 # impl_fails_and_replays LABEL OUT BAD GOOD FUZZ-ARGS...: a campaign with `--impl BAD` (run in $tmp, dumps in
 # ./dumps) exits 1 with a shrunk failure, a dump and a repro line naming --impl BAD; `replay DUMP --impl BAD`
 # exits 1 with the stored report; `replay DUMP --impl GOOD` passes. Sets DUMP (relative to $tmp).

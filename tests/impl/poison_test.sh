@@ -37,9 +37,8 @@ grep -q "device read poisoned KV memory" stale.txt.replay || fail "replay lacks 
 # relies on the causal mask to hide the extra keys (0 * V): invisible without poisoning, an OOB read with it.
 W=$SRC/tests/impl/workers
 export LOCKSTEP_PYTHON=$PY
-sed 's/span = kv_len  # SPAN.*/span = (-(-kv_len \/\/ ps) + 1) * ps  # SPAN (broken): one page past the sequence/' \
-  "$W/numpy_rpa.py" > stale_rpa.py
-grep -q "SPAN (broken)" stale_rpa.py || fail "could not derive the stale-read worker"
+derive_copy stale_rpa.py "$W/numpy_rpa.py" \
+  's/span = kv_len  # SPAN.*/span = (-(-kv_len \/\/ ps) + 1) * ps  # SPAN (broken): one page past the sequence/' "SPAN (broken)"
 LOCKSTEP_IMPL_POISON=off "$LOCKSTEP" fuzz --op ragged_paged_attention --impl python:stale_rpa.py --cases 200 > w_unpoisoned.txt 2>&1 ||
   fail "stale-read worker fails without poisoning: $(cat w_unpoisoned.txt)"
 impl_fails_and_replays "stale-read worker" w_stale.txt "python:$tmp/stale_rpa.py" "python:$W/numpy_rpa.py" \

@@ -21,9 +21,8 @@ grep -qE "^ragged_paged_attention +$CASES cases +0 failing" jax.txt || fail "JAX
 grep -qF "impl jax-0.10.2-ref_ragged_paged_attention (python:$WORKER); cases restricted to its capabilities: mode in {causal}" jax.txt ||
   fail "JAX summary does not name the capabilities: $(cat jax.txt)"
 
-sed 's/sliding_window=int(window) if window > 0 else None,/sliding_window=int(window) + 1 if window > 0 else None,  # broken/' \
-  "$WORKER" > broken_jax.py
-grep -q "# broken" broken_jax.py || fail "could not derive the broken copy"
+derive_copy broken_jax.py "$WORKER" \
+  's/sliding_window=int(window) if window > 0 else None,/sliding_window=int(window) + 1 if window > 0 else None,  # broken/' "# broken"
 impl_fails_and_replays "broken JAX worker" broken.txt "python:$tmp/broken_jax.py" "python:$WORKER" \
   --op ragged_paged_attention --cases 200 --shrink-budget 30
 echo "worker_jax_test: all passed"

@@ -29,9 +29,8 @@ grep -qF "impl numpy-rpa (python:$W/numpy_rpa.py), Python worker" list.txt || fa
 grep -qF "cases restricted to its capabilities: mode in {causal}" rpa.txt || fail "RPA summary: $(cat rpa.txt)"
 
 # ---- a broken copy: sliding window off by one ----
-sed 's/allowed &= key > q_pos - window  # WINDOW/allowed \&= key >= q_pos - window  # WINDOW (broken)/' \
-  "$W/numpy_rpa.py" > broken_rpa.py
-grep -q "(broken)" broken_rpa.py || fail "could not derive the broken copy"
+derive_copy broken_rpa.py "$W/numpy_rpa.py" \
+  's/allowed &= key > q_pos - window  # WINDOW/allowed \&= key >= q_pos - window  # WINDOW (broken)/' "(broken)"
 impl_fails_and_replays "broken worker" broken.txt "python:$tmp/broken_rpa.py" "python:$W/numpy_rpa.py" \
   --op ragged_paged_attention --cases 500
 grep -q "sliding_window=[1-9]" broken.txt || fail "broken worker: shrunk case has no window: $(cat broken.txt)"

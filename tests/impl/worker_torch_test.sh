@@ -25,16 +25,16 @@ grep -qE "^moe_routing +$CASES cases +0 failing" torch.txt || fail "torch worker
 grep -qE "impl torch-[^ ]*-gemma4_routing_fallback \(python:$WORKER\); cases restricted to its capabilities: gating_output elements finite and distinct per row" torch.txt ||
   fail "torch summary does not name the capabilities: $(cat torch.txt)"
 
-sed 's/^@op("moe_routing", capabilities=.*/@op("moe_routing")  # no capabilities/' "$WORKER" > unrestricted.py
-grep -q "# no capabilities" unrestricted.py || fail "could not derive the unrestricted copy"
+derive_copy unrestricted.py "$WORKER" 's/^@op("moe_routing", capabilities=.*/@op("moe_routing")  # no capabilities/' \
+  "# no capabilities"
 "$LOCKSTEP" fuzz --op moe_routing --impl python:unrestricted.py --cases 500 --shrink-budget 50 --dump-dir dumps > free.txt 2>&1
 rc=$?
 [ $rc -eq 1 ] || fail "torch worker without capabilities: exit $rc, expected 1 (ties / NaN order): $(cat free.txt)"
 grep -q "topk_ids.*FAIL\|topk_ids: " free.txt || fail "torch worker without capabilities: not an ids failure: $(cat free.txt)"
 
-sed 's/w = torch.softmax(logits.gather(1, ids), dim=-1, dtype=torch.float32)  # SOFTMAX.*/w = torch.softmax(logits, dim=-1, dtype=torch.float32).gather(1, ids)  # broken/' \
-  "$WORKER" > broken_torch.py
-grep -q "# broken" broken_torch.py || fail "could not derive the broken copy"
+derive_copy broken_torch.py "$WORKER" \
+  's/w = torch.softmax(logits.gather(1, ids), dim=-1, dtype=torch.float32)  # SOFTMAX.*/w = torch.softmax(logits, dim=-1, dtype=torch.float32).gather(1, ids)  # broken/' \
+  "# broken"
 impl_fails_and_replays "broken torch worker" broken.txt "python:$tmp/broken_torch.py" "python:$WORKER" \
   --op moe_routing --cases 200
 grep -q "topk_weights FAIL" broken.txt || fail "broken torch worker: not a weights failure: $(cat broken.txt)"

@@ -51,10 +51,7 @@ grep -qF "failure: bad entry read: swa_page_table[0, 1] = 0 (unallocated/evicted
   fail "xcheck page_table: $(cat pt_window.txt)"
 
 # Broken copies.
-derive() {  # derive OUT WORKER SED-EXPR: a copy of WORKER with one marked line broken
-  sed "$3" "$W/$2" > "$1"
-  grep -q "# broken" "$1" || fail "could not derive $1 from $2"
-}
+derive() { derive_copy "$1" "$W/$2" "$3" "# broken"; }  # derive OUT WORKER SED-EXPR: one marked line broken
 derive broken_seg.py xcheck_segment_seqlens_offsets.py \
   's/if row\[t\] != 0 and (t == 0 or row\[t\] != row\[t - 1\])\]  # OFFSET/if t == 0 or row[t] != row[t - 1]]  # broken/'
 derive broken_nsa.py xcheck_nsa_metadata.py 's/kv\[r\] - qo\[r\] + 1 + j  # EXPAND/kv[r] - qo[r] + 2 + j  # broken/'

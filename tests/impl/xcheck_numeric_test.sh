@@ -42,10 +42,7 @@ passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((400 * SCA
 passes ragged_paged_attention "$W/xcheck_ragged_paged_attention.py" $((200 * SCALE)) XCHECK_RPA_DTYPE=float32
 passes kv_sharing "$W/xcheck_kv_sharing.py" $((400 * SCALE))
 
-broken() {  # broken NAME WORKER SED-EXPR  -> $tmp/broken_NAME.py
-  sed "$3" "$2" > "broken_$1.py"
-  grep -q "# broken" "broken_$1.py" || fail "could not derive the broken $1 copy"
-}
+broken() { derive_copy "broken_$1.py" "$2" "$3" "# broken"; }  # broken NAME WORKER SED-EXPR -> broken_NAME.py
 broken rmsnorm "$W/xcheck_rmsnorm.py" \
   's|return FT.type(1.0) / np.sqrt(np.mean(v \* v, axis=-1, keepdims=True, dtype=FT) + FT.type(eps))  # EPS|return FT.type(1.0) / (np.sqrt(np.mean(v * v, axis=-1, keepdims=True, dtype=FT)) + FT.type(eps))  # broken|'
 impl_fails_and_replays "broken rmsnorm" b_rms.txt "python:$tmp/broken_rmsnorm.py" "python:$W/xcheck_rmsnorm.py" \
