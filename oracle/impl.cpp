@@ -400,9 +400,9 @@ void Impl::declare(const lockstep_impl_desc* d, const std::string& path) {
           }
           try {
             parse_dtype(v, "");
-          } catch (const Error&) {
-            throw Error(flag, path, fmt::format("{}: {} is neither a dtype (f32, bf16, f16, i32, i64, bool) nor an "
-                                                "element property ({})", at, v, join(kTensorProperties, ", ")));
+          } catch (const Error& e) {  // parse_dtype's reason lists the dtypes
+            throw Error(flag, path, fmt::format("{}: {}: {}, nor an element property ({})", at, v, e.reason(),
+                                                join(kTensorProperties, ", ")));
           }
           dtypes.push_back(v);
         }

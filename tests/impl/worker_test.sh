@@ -76,6 +76,9 @@ expect_error "--impl = python:$tmp/syntax.py: the worker exited with status 1 be
 grep -q "SyntaxError" "$tmp/err.txt" || fail "start-up failure does not quote the worker: $(cat "$tmp/err.txt")"
 printf 'from lockstep_worker import op\n@op("rmsnorm", capabilities={"head_dim": [64]})\ndef run(c):\n    return {}\n' > badcap.py
 expect_error "op rmsnorm capability 0: head_dim is not a case field of rmsnorm" fuzz --impl python:badcap.py --cases 1
+printf 'from lockstep_worker import op\n@op("moe_routing", capabilities={"gating_output": ["f32", "sorted"]})\ndef run(c):\n    return {}\n' > badprop.py
+expect_error "capability 0 (gating_output): sorted: unknown dtype (expected f32, bf16, f16, i32, i64 or bool), nor an element property (finite, distinct)" \
+  fuzz --impl python:badprop.py --cases 1
 printf 'import time\ntime.sleep(60)\n' > slow.py
 expect_error "did not answer to declare itself within 1 s" fuzz --impl python:slow.py --cases 1 --impl-startup-timeout 1
 expect_error "no such worker script" fuzz --impl python:missing.py --cases 1
